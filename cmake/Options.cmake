@@ -1,0 +1,17 @@
+option(MTCSEC_WERROR "Treat warnings as errors" ON)
+option(MTCSEC_SANITIZE "Build with AddressSanitizer and UBSan" OFF)
+option(MTCSEC_BUILD_FUZZ "Build the libFuzzer targets (clang)" OFF)
+option(MTCSEC_BUILD_TESTS "Build the tests" ON)
+option(MTCSEC_VALGRIND_TESTS "Also run device/channel tests under valgrind" OFF)
+option(MTCSEC_DEVICE_ONLY
+       "Build only the device role, codec, channel and Mbed TLS provider" OFF)
+option(MTCSEC_WITH_MBEDTLS "Build the Mbed TLS provider" ON)
+set(MTCSEC_CFG_MAX_KEY_LEN "" CACHE STRING
+    "Largest key length supported (16 or 32; empty: default 32)")
+if(MTCSEC_CFG_MAX_KEY_LEN)
+  add_compile_definitions(MTCSEC_CFG_MAX_KEY_LEN=${MTCSEC_CFG_MAX_KEY_LEN})
+endif()
+if(MTCSEC_DEVICE_ONLY)
+  set(MTCSEC_WITH_MBEDTLS ON)
+  set(MTCSEC_BUILD_TESTS OFF)
+endif()

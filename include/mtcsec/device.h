@@ -1,0 +1,212 @@
+/*
+ * MTCd role: the constrained device (PROTOCOL.md sections 4, 6 and 7).
+ *
+ * Sans-IO and allocation-free.  The caller owns the mtcsec_dev, feeds it
+ * datagrams with mtcsec_dev_read(), drains datagrams to send with
+ * mtcsec_dev_write(), and drives its timers with mtcsec_dev_get_expiry() /
+ * mtcsec_dev_handle_expiry().  Each datagram carries an opaque 64-bit `peer`
+ * chosen by the caller (a link address); answers go back to the peer the
+ * request came from.
+ *
+ * None of these functions may be called from inside a callback.
+ */
+#ifndef MTCSEC_DEVICE_H
+#define MTCSEC_DEVICE_H
+
+#include <mtcsec/mtcsec.h>
+#include <mtcsec/crypto.h>
+#include <mtcsec/channel.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mtcsec_dev_config {
+  uint8_t suite;
+  uint8_t mtcd_id[MTCSEC_ID_LEN];
+  uint8_t mtcs_id[MTCSEC_ID_LEN];
+  /** PSKey (suite key length).  Read during init only: K_auth and K_dm are
+   *  derived from it and kept; the caller should then erase its copy. */
+  const uint8_t *pskey;
+  /** The next MTCdNonce to use, as last persisted (0 on a new device). */
+  uint64_t next_nonce;
+  /** Least time between two M1s answering M0s (rate limit), ms. */
+  mtcsec_tstamp m0_interval;
+  /** Wait for M4 after the first M1, ms; doubles on each resend. */
+  mtcsec_tstamp retx_timeout;
+  /** Resends of the same M1 before giving up (0: send once). */
+  uint8_t retx_max;
+  /** Advertise the supported suites (SUITES TLV) in MTCdInfo. */
+  uint8_t send_suites;
+  mtcsec_log_fn log;
+} mtcsec_dev_config;
+
+/** Fills cfg with defaults: m0_interval 1000, retx_timeout 2000, retx_max 3. */
+void mtcsec_dev_config_default(mtcsec_dev_config *cfg);
+
+typedef enum mtcsec_dev_event_type {
+  MTCSEC_DEV_EV_ESTABLISHED = 1, /* M4 accepted: a DMKey is live */
+  MTCSEC_DEV_EV_GAVE_UP = 2,     /* no M4 after the last resend */
+  MTCSEC_DEV_EV_EXPIRED = 3,     /* a DMKey's lifetime ended: erased */
+  MTCSEC_DEV_EV_REVOKED = 4      /* a revocation erased a DMKey */
+} mtcsec_dev_event_type;
+
+typedef struct mtcsec_dev_event {
+  mtcsec_dev_event_type type;
+  const uint8_t *ueid; /* 8 bytes, valid during the callback */
+  uint16_t key_id;     /* not for GAVE_UP */
+  uint8_t perms;       /* ESTABLISHED */
+  uint32_t lifetime;   /* ESTABLISHED, seconds */
+} mtcsec_dev_event;
+
+typedef struct mtcsec_dev_callbacks {
+  /**
+   * Required.  Must durably store next_nonce (the value the device will use
+   * after the nonce being spent now) before returning 0; the M1 is released
+   * only afterwards (section 4).  Any nonzero return aborts the M1
+   * (MTCSEC_ERR_CALLBACK) and spends nothing.
+   */
+  int (*persist_nonce)(void *user_data, uint64_t next_nonce);
+  /** Optional: events. */
+  void (*on_event)(void *user_data, const mtcsec_dev_event *ev);
+} mtcsec_dev_callbacks;
+
+/** One pending exchange (private). */
+typedef struct mtcsec_dev_pending {
+  uint8_t state; /* 0 free, 1 M1 to send, 2 waiting for M4 */
+  uint8_t retries;
+  uint8_t info_len;
+  uint8_t ueid[MTCSEC_ID_LEN];
+  uint8_t nonce[MTCSEC_NONCE_LEN];
+  uint8_t mic[MTCSEC_MAX_MIC_LEN];
+  uint8_t info[MTCSEC_DEV_MAX_INFO];
+  uint64_t peer;
+  mtcsec_tstamp deadline;
+  mtcsec_tstamp timeout; /* current backoff base */
+} mtcsec_dev_pending;
+
+/** One live DMKey (private). */
+typedef struct mtcsec_dev_session {
+  uint8_t in_use;
+  uint8_t perms;
+  uint8_t ueid[MTCSEC_ID_LEN];
+  uint8_t mtcd_nonce[MTCSEC_NONCE_LEN];
+  mtcsec_chan chan;
+} mtcsec_dev_session;
+
+/** The device.  Fields are private; the struct is visible for sizing. */
+typedef struct mtcsec_dev {
+  const mtcsec_crypto *crypto;
+  const mtcsec_dev_callbacks *cb;
+  void *user_data;
+  mtcsec_log_fn log;
+  uint64_t next_nonce;
+  mtcsec_tstamp m0_interval, retx_timeout, last_m1;
+  uint8_t suite, keylen, miclen, retx_max, send_suites, have_last_m1;
+  uint8_t status_present, battery;
+  int32_t lat, lon;
+  uint8_t mtcd_id[MTCSEC_ID_LEN];
+  uint8_t mtcs_id[MTCSEC_ID_LEN];
+  uint8_t k_auth[MTCSEC_CFG_MAX_KEY_LEN];
+  uint8_t k_dm[MTCSEC_CFG_MAX_KEY_LEN];
+  mtcsec_dev_pending pending[MTCSEC_DEV_MAX_PENDING];
+  mtcsec_dev_session sessions[MTCSEC_DEV_MAX_SESSIONS];
+} mtcsec_dev;
+
+/**
+ * Initializes d.  cfg and pskey are read during the call only; crypto, cb
+ * and user_data must outlive d.  Returns 0, INVALID_ARGUMENT (NULL, no
+ * persist_nonce, unsupported suite, nonce counter exhausted) or the
+ * provider's error.
+ */
+int mtcsec_dev_init(mtcsec_dev *d, const mtcsec_dev_config *cfg,
+                    const mtcsec_crypto *crypto,
+                    const mtcsec_dev_callbacks *cb, void *user_data);
+
+/** Zeroizes d (keys, sessions).  d may be NULL. */
+void mtcsec_dev_deinit(mtcsec_dev *d);
+
+/** Status TLVs that go into the next MTCdInfo; pass has_* = 0 to omit. */
+void mtcsec_dev_set_status(mtcsec_dev *d, int has_battery, uint8_t battery,
+                           int has_location, int32_t lat, int32_t lon);
+
+/**
+ * Handles one datagram: M0 (starts an exchange), M4 (completes it) or a
+ * revocation.  Records go to mtcsec_dev_open() instead.
+ * Returns 0 or: MALFORMED, UNSUPPORTED (other type), BUSY (no free pending
+ * slot: M0 ignored), RATE (M0 ignored by the rate limit), UNEXPECTED (no
+ * exchange waits for this M4, e.g. a duplicate of an accepted one),
+ * MISMATCH (IDs of a revocation are not ours), MIC, NOT_FOUND (revocation
+ * of an unknown session: ignored), EXHAUSTED, CALLBACK or the provider's
+ * error.  Every error leaves d as it was.
+ */
+int mtcsec_dev_read(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
+                    uint64_t peer, mtcsec_tstamp now);
+
+/**
+ * Starts an exchange without M0 (the device knows the UE out of band):
+ * UEID ueid, no REQ_PERMS, no PATH, answers to peer.  Errors as for an M0
+ * in mtcsec_dev_read().
+ */
+int mtcsec_dev_start(mtcsec_dev *d, const uint8_t ueid[MTCSEC_ID_LEN],
+                     uint64_t peer, mtcsec_tstamp now);
+
+/**
+ * Writes the next datagram to send (an M1 or its resend) to dest and its
+ * destination to *peer.  Returns its length, 0 when there is nothing to
+ * send, or NOBUF.
+ */
+mtcsec_ssize mtcsec_dev_write(mtcsec_dev *d, uint8_t *dest, size_t destlen,
+                              uint64_t *peer, mtcsec_tstamp now);
+
+/** Returns the time of the next timer, or MTCSEC_TSTAMP_NEVER. */
+mtcsec_tstamp mtcsec_dev_get_expiry(const mtcsec_dev *d);
+
+/**
+ * Runs the timers due at now: M1 resends (exponential backoff with +-20%
+ * jitter), giving up, DMKey expiry.  Returns 0 or the provider's error.
+ */
+int mtcsec_dev_handle_expiry(mtcsec_dev *d, mtcsec_tstamp now);
+
+/** What a record was opened under. */
+typedef struct mtcsec_dev_record_info {
+  uint16_t key_id;
+  uint8_t perms;
+  uint8_t ueid[MTCSEC_ID_LEN];
+} mtcsec_dev_record_info;
+
+/**
+ * Opens a channel record from a UE under the session its key_id names.
+ * info (may be NULL) tells the application which UE sent it and with which
+ * PERMS, so that it can enforce them (mtcsec_dev_authorize()).
+ * Returns the plaintext length, NOT_FOUND (no such key id), or an error of
+ * mtcsec_chan_open().
+ */
+mtcsec_ssize mtcsec_dev_open(mtcsec_dev *d, uint8_t *dest, size_t destlen,
+                             const uint8_t *rec, size_t reclen,
+                             mtcsec_tstamp now, mtcsec_dev_record_info *info);
+
+/**
+ * Seals an answer under session key_id.  Returns the record length,
+ * NOT_FOUND, or an error of mtcsec_chan_seal().
+ */
+mtcsec_ssize mtcsec_dev_seal(mtcsec_dev *d, uint16_t key_id, uint8_t *dest,
+                             size_t destlen, const uint8_t *pt, size_t ptlen,
+                             mtcsec_tstamp now);
+
+/**
+ * PERMS enforcement for the application (section 3): returns 0 if session
+ * key_id is live at now and its PERMS include every bit of `required`,
+ * MTCSEC_ERR_FORBIDDEN if not, NOT_FOUND or EXPIRED.
+ */
+int mtcsec_dev_authorize(const mtcsec_dev *d, uint16_t key_id,
+                         uint8_t required, mtcsec_tstamp now);
+
+/** The nonce the next M1 will carry (for tests and diagnostics). */
+uint64_t mtcsec_dev_next_nonce(const mtcsec_dev *d);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MTCSEC_DEVICE_H */
