@@ -71,11 +71,11 @@ enum {
 };
 
 /* Fixed lengths. */
-#define MTCSEC_M0_FIXED_LEN 11 /* header, UEID, REQ_PERMS, n */
-#define MTCSEC_HS_FIXED_LEN 35 /* M1 / M4 before the info */
-#define MTCSEC_FRAME_HDR_LEN 7 /* len(2) type(1) req_id(4) */
-#define MTCSEC_RECORD_HDR_LEN 7
-#define MTCSEC_REVOKE_FIXED_LEN 27
+#define MTCSEC_M0_FIXED_LEN 11u /* header, UEID, REQ_PERMS, n */
+#define MTCSEC_HS_FIXED_LEN 35u /* M1 / M4 before the info */
+#define MTCSEC_FRAME_HDR_LEN 7u /* len(2) type(1) req_id(4) */
+#define MTCSEC_RECORD_HDR_LEN 7u
+#define MTCSEC_REVOKE_FIXED_LEN 27u
 /** Largest M1 or M4: fixed part, 255 bytes of info, 16-byte MIC. */
 #define MTCSEC_HS_MAX_LEN (MTCSEC_HS_FIXED_LEN + 255 + MTCSEC_MAX_MIC_LEN)
 /** Largest M3 body: an M4 and a 32-byte DMKey. */
@@ -185,7 +185,8 @@ mtcsec_ssize mtcsec_m0_append_hop(uint8_t *dest, size_t destlen,
  * id_a = MTCsID, id_b = MTCdID, nonce = MTCsNonce.
  */
 typedef struct mtcsec_hs {
-  uint8_t type; /* MTCSEC_MSG_M1 or MTCSEC_MSG_M4 */
+  const uint8_t *raw; /* first byte of the message */
+  uint8_t type;       /* MTCSEC_MSG_M1 or MTCSEC_MSG_M4 */
   uint8_t suite;
   const uint8_t *id_a;
   const uint8_t *id_b;

@@ -73,12 +73,11 @@ typedef struct mtcsec_dev_callbacks {
 
 /** One pending exchange (private). */
 typedef struct mtcsec_dev_pending {
-  uint8_t state; /* 0 free, 1 M1 to send, 2 waiting for M4 */
-  uint8_t retries;
+  uint8_t state;   /* 0 free, 1 M1 to send, 2 waiting for M4 */
+  uint8_t retries; /* resends so far */
   uint8_t info_len;
   uint8_t ueid[MTCSEC_ID_LEN];
   uint8_t nonce[MTCSEC_NONCE_LEN];
-  uint8_t mic[MTCSEC_MAX_MIC_LEN];
   uint8_t info[MTCSEC_DEV_MAX_INFO];
   uint64_t peer;
   mtcsec_tstamp deadline;

@@ -10,6 +10,7 @@
 
 #include <mtcsec/mtcsec.h>
 #include <mtcsec/crypto.h>
+#include <mtcsec/codec.h>
 
 #include "core/util.h"
 

@@ -1,0 +1,554 @@
+/*
+ * MTCd role (PROTOCOL.md sections 4, 6, 7): sans-IO, no allocation.
+ *
+ * Exchange life: M0 (or mtcsec_dev_start) -> the nonce counter is persisted
+ * -> M1 released by mtcsec_dev_write -> resends with backoff -> M4 verified
+ * -> DMKey derived, channel keys set up, DMKey erased -> pending state
+ * erased.  Every verdict on peer input leaves the object as it was.
+ */
+#include <string.h>
+
+#include <mtcsec/device.h>
+#include <mtcsec/codec.h>
+
+#include "core/util.h"
+
+enum { PEND_FREE = 0, PEND_SEND = 1, PEND_WAIT = 2 };
+
+void mtcsec_dev_config_default(mtcsec_dev_config *cfg) {
+  if (cfg == NULL) {
+    return;
+  }
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->suite = MTCSEC_SUITE_CMAC_AES128;
+  cfg->m0_interval = 1000;
+  cfg->retx_timeout = 2000;
+  cfg->retx_max = 3;
+}
+
+static void dev_emit(mtcsec_dev *d, mtcsec_dev_event_type type,
+                     const uint8_t *ueid, uint16_t key_id, uint8_t perms,
+                     uint32_t lifetime) {
+  mtcsec_dev_event ev;
+  if (d->cb->on_event == NULL) {
+    return;
+  }
+  ev.type = type;
+  ev.ueid = ueid;
+  ev.key_id = key_id;
+  ev.perms = perms;
+  ev.lifetime = lifetime;
+  d->cb->on_event(d->user_data, &ev);
+}
+
+int mtcsec_dev_init(mtcsec_dev *d, const mtcsec_dev_config *cfg,
+                    const mtcsec_crypto *crypto,
+                    const mtcsec_dev_callbacks *cb, void *user_data) {
+  const mtcsec_suite_params *sp;
+  int rv;
+
+  if (d == NULL || cfg == NULL || crypto == NULL || crypto->ops == NULL ||
+      cb == NULL || cb->persist_nonce == NULL || cfg->pskey == NULL) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  sp = mtcsec_suite_get(cfg->suite);
+  if (sp == NULL) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  memset(d, 0, sizeof(*d));
+  rv = mtcsec_derive_device_keys(crypto, cfg->suite, cfg->pskey, cfg->mtcd_id,
+                                 cfg->mtcs_id, d->k_auth, d->k_dm);
+  if (rv != 0) {
+    mtcsec_zeroize(d, sizeof(*d));
+    return rv;
+  }
+  d->crypto = crypto;
+  d->cb = cb;
+  d->user_data = user_data;
+  d->log = cfg->log;
+  d->next_nonce = cfg->next_nonce;
+  d->m0_interval = cfg->m0_interval;
+  d->retx_timeout = cfg->retx_timeout;
+  d->retx_max = cfg->retx_max;
+  d->send_suites = cfg->send_suites ? 1 : 0;
+  d->suite = cfg->suite;
+  d->keylen = sp->keylen;
+  d->miclen = sp->miclen;
+  memcpy(d->mtcd_id, cfg->mtcd_id, MTCSEC_ID_LEN);
+  memcpy(d->mtcs_id, cfg->mtcs_id, MTCSEC_ID_LEN);
+  return 0;
+}
+
+void mtcsec_dev_deinit(mtcsec_dev *d) {
+  if (d != NULL) {
+    mtcsec_zeroize(d, sizeof(*d));
+  }
+}
+
+void mtcsec_dev_set_status(mtcsec_dev *d, int has_battery, uint8_t battery,
+                           int has_location, int32_t lat, int32_t lon) {
+  if (d == NULL) {
+    return;
+  }
+  d->status_present = 0;
+  if (has_battery) {
+    d->status_present |= MTCSEC_DINFO_BATTERY;
+    d->battery = battery;
+  }
+  if (has_location) {
+    d->status_present |= MTCSEC_DINFO_LOCATION;
+    d->lat = lat;
+    d->lon = lon;
+  }
+}
+
+uint64_t mtcsec_dev_next_nonce(const mtcsec_dev *d) {
+  return d != NULL ? d->next_nonce : 0;
+}
+
+/*
+ * Opens an exchange: picks a slot, applies the rate limit, writes MTCdInfo,
+ * spends a nonce (persisted through the callback first).  Nothing changes
+ * unless everything succeeds.
+ */
+static int dev_begin(mtcsec_dev *d, const uint8_t *ueid, uint64_t peer,
+                     int has_req, uint8_t req_perms, const uint8_t *hops,
+                     uint8_t nhops, mtcsec_tstamp now) {
+  mtcsec_dev_pending *p = NULL;
+  mtcsec_dinfo info;
+  uint8_t buf[MTCSEC_DEV_MAX_INFO];
+  mtcsec_ssize n;
+  size_t i;
+
+  for (i = 0; i < MTCSEC_DEV_MAX_PENDING; i++) {
+    if (d->pending[i].state == PEND_FREE) {
+      p = &d->pending[i];
+      break;
+    }
+  }
+  if (p == NULL) {
+    return MTCSEC_ERR_BUSY; /* section 4: an M0 with no free slot */
+  }
+  if (d->have_last_m1 && now - d->last_m1 < d->m0_interval) {
+    return MTCSEC_ERR_RATE;
+  }
+  if (d->next_nonce == UINT64_MAX) {
+    return MTCSEC_ERR_EXHAUSTED;
+  }
+  if (nhops > MTCSEC_MAX_INFO_LEN / MTCSEC_ID_LEN) {
+    return MTCSEC_ERR_UNSUPPORTED;
+  }
+
+  memset(&info, 0, sizeof(info));
+  info.present = d->status_present;
+  info.battery = d->battery;
+  info.lat = d->lat;
+  info.lon = d->lon;
+  if (has_req) {
+    /* Always echoed, even 0: asking for nothing grants nothing. */
+    info.present |= MTCSEC_DINFO_REQ_PERMS;
+    info.req_perms = req_perms;
+  }
+  if (d->send_suites) {
+    info.present |= MTCSEC_DINFO_SUITES;
+    info.suites = &d->suite;
+    info.nsuites = 1;
+  }
+  if (nhops != 0) {
+    info.present |= MTCSEC_DINFO_PATH;
+    info.path = hops;
+    info.npath = nhops;
+  }
+  n = mtcsec_dinfo_encode(buf, sizeof(buf), &info);
+  if (n < 0) {
+    /* More relays than this build keeps room for. */
+    return MTCSEC_ERR_UNSUPPORTED;
+  }
+  /* Section 4: the counter is durable before the M1 can leave. */
+  if (d->cb->persist_nonce(d->user_data, d->next_nonce + 1) != 0) {
+    MTCSEC_LOG(d->log, d->user_data, MTCSEC_LOG_ERROR,
+               "event=persist_nonce_failed");
+    return MTCSEC_ERR_CALLBACK;
+  }
+  memset(p, 0, sizeof(*p));
+  memcpy(p->ueid, ueid, MTCSEC_ID_LEN);
+  mtcsec_put_u64(p->nonce, d->next_nonce);
+  memcpy(p->info, buf, (size_t)n);
+  p->info_len = (uint8_t)n;
+  p->peer = peer;
+  p->timeout = d->retx_timeout;
+  p->state = PEND_SEND;
+  d->next_nonce++;
+  d->last_m1 = now;
+  d->have_last_m1 = 1;
+  MTCSEC_LOG(d->log, d->user_data, MTCSEC_LOG_DEBUG,
+             "event=m1_ready nonce=%llu hops=%u",
+             (unsigned long long)(d->next_nonce - 1), (unsigned)nhops);
+  return 0;
+}
+
+int mtcsec_dev_start(mtcsec_dev *d, const uint8_t ueid[MTCSEC_ID_LEN],
+                     uint64_t peer, mtcsec_tstamp now) {
+  if (d == NULL || ueid == NULL) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  return dev_begin(d, ueid, peer, 0, 0, NULL, 0, now);
+}
+
+static mtcsec_dev_session *dev_session(mtcsec_dev *d, uint16_t key_id) {
+  size_t i;
+  for (i = 0; i < MTCSEC_DEV_MAX_SESSIONS; i++) {
+    if (d->sessions[i].in_use && d->sessions[i].chan.key_id == key_id) {
+      return &d->sessions[i];
+    }
+  }
+  return NULL;
+}
+
+/* A slot for a new DMKey: same key id, else free, else the oldest. */
+static mtcsec_dev_session *dev_session_slot(mtcsec_dev *d, uint16_t key_id) {
+  mtcsec_dev_session *s = dev_session(d, key_id), *oldest = NULL;
+  size_t i;
+  if (s != NULL) {
+    return s;
+  }
+  for (i = 0; i < MTCSEC_DEV_MAX_SESSIONS; i++) {
+    s = &d->sessions[i];
+    if (!s->in_use) {
+      return s;
+    }
+    if (oldest == NULL || s->chan.expiry < oldest->chan.expiry) {
+      oldest = s;
+    }
+  }
+  return oldest;
+}
+
+static void dev_session_erase(mtcsec_dev_session *s) {
+  mtcsec_chan_deinit(&s->chan);
+  mtcsec_zeroize(s, sizeof(*s));
+}
+
+static int dev_handle_m4(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
+                         mtcsec_tstamp now) {
+  mtcsec_dev_pending *p = NULL;
+  mtcsec_dev_session *s;
+  mtcsec_hs m4;
+  mtcsec_sinfo si;
+  uint8_t dmkey[MTCSEC_CFG_MAX_KEY_LEN];
+  uint8_t ueid[MTCSEC_ID_LEN];
+  mtcsec_tstamp expiry;
+  size_t i;
+  int rv;
+
+  rv = mtcsec_hs_decode(&m4, MTCSEC_MSG_M4, pkt, pktlen);
+  if (rv != 0) {
+    return rv;
+  }
+  /* Section 4: only while waiting, and only if suite, IDs and UEID are
+   * those of our M1. */
+  for (i = 0; i < MTCSEC_DEV_MAX_PENDING; i++) {
+    mtcsec_dev_pending *c = &d->pending[i];
+    int released = c->state == PEND_WAIT ||
+                   (c->state == PEND_SEND && c->retries > 0);
+    if (released && m4.suite == d->suite &&
+        memcmp(m4.id_a, d->mtcs_id, MTCSEC_ID_LEN) == 0 &&
+        memcmp(m4.id_b, d->mtcd_id, MTCSEC_ID_LEN) == 0 &&
+        memcmp(m4.ueid, c->ueid, MTCSEC_ID_LEN) == 0) {
+      p = c;
+      break;
+    }
+  }
+  if (p == NULL) {
+    return MTCSEC_ERR_UNEXPECTED;
+  }
+  rv = mtcsec_m4_verify(&m4, d->crypto, d->k_auth, p->nonce, p->info,
+                        p->info_len);
+  if (rv != 0) {
+    MTCSEC_LOG(d->log, d->user_data, MTCSEC_LOG_WARN,
+               "event=m4_rejected err=%s", mtcsec_errname(rv));
+    return rv;
+  }
+  rv = mtcsec_sinfo_decode(&si, m4.info, m4.info_len);
+  if (rv != 0) {
+    return rv; /* cannot happen: hs_decode checked it */
+  }
+  rv = mtcsec_derive_dmkey(d->crypto, d->suite, d->k_dm, d->mtcd_id,
+                           d->mtcs_id, p->nonce, m4.nonce, p->ueid, dmkey);
+  if (rv != 0) {
+    goto cleanup;
+  }
+  /* Counted from the acceptance of M4 (section 3, LIFETIME). */
+  expiry = (uint64_t)si.lifetime * 1000u;
+  expiry = now > MTCSEC_TSTAMP_NEVER - expiry ? MTCSEC_TSTAMP_NEVER
+                                              : now + expiry;
+  s = dev_session_slot(d, si.key_id);
+  if (s == NULL) {
+    rv = MTCSEC_ERR_INVALID_STATE; /* MTCSEC_DEV_MAX_SESSIONS >= 1 */
+    goto cleanup;
+  }
+  dev_session_erase(s);
+  rv = mtcsec_chan_init(&s->chan, d->crypto, d->suite, MTCSEC_CHAN_DEVICE,
+                        dmkey, si.key_id, expiry);
+  if (rv != 0) {
+    goto cleanup;
+  }
+  s->in_use = 1;
+  s->perms = si.perms;
+  memcpy(s->ueid, p->ueid, MTCSEC_ID_LEN);
+  memcpy(s->mtcd_nonce, p->nonce, MTCSEC_NONCE_LEN);
+  memcpy(ueid, p->ueid, MTCSEC_ID_LEN);
+  mtcsec_zeroize(p, sizeof(*p));
+  MTCSEC_LOG(d->log, d->user_data, MTCSEC_LOG_INFO,
+             "event=established key_id=%u perms=0x%02x lifetime=%lu",
+             (unsigned)si.key_id, (unsigned)si.perms,
+             (unsigned long)si.lifetime);
+  dev_emit(d, MTCSEC_DEV_EV_ESTABLISHED, ueid, si.key_id, si.perms,
+           si.lifetime);
+cleanup:
+  mtcsec_zeroize(dmkey, sizeof(dmkey));
+  return rv;
+}
+
+static int dev_handle_revoke(mtcsec_dev *d, const uint8_t *pkt,
+                             size_t pktlen) {
+  mtcsec_revoke r;
+  mtcsec_dev_session *s;
+  uint8_t ueid[MTCSEC_ID_LEN];
+  uint16_t key_id;
+  int rv;
+
+  rv = mtcsec_revoke_decode(&r, pkt, pktlen, d->miclen);
+  if (rv != 0) {
+    return rv;
+  }
+  if (memcmp(r.mtcs_id, d->mtcs_id, MTCSEC_ID_LEN) != 0 ||
+      memcmp(r.mtcd_id, d->mtcd_id, MTCSEC_ID_LEN) != 0) {
+    return MTCSEC_ERR_MISMATCH;
+  }
+  rv = mtcsec_revoke_verify(&r, pkt, pktlen, d->crypto, d->suite, d->k_auth);
+  if (rv != 0) {
+    return rv;
+  }
+  s = dev_session(d, r.key_id);
+  if (s == NULL ||
+      memcmp(s->mtcd_nonce, r.mtcd_nonce, MTCSEC_NONCE_LEN) != 0) {
+    return MTCSEC_ERR_NOT_FOUND; /* section 7: ignored */
+  }
+  key_id = r.key_id;
+  memcpy(ueid, s->ueid, MTCSEC_ID_LEN);
+  dev_session_erase(s);
+  MTCSEC_LOG(d->log, d->user_data, MTCSEC_LOG_INFO,
+             "event=revoked key_id=%u", (unsigned)key_id);
+  dev_emit(d, MTCSEC_DEV_EV_REVOKED, ueid, key_id, 0, 0);
+  return 0;
+}
+
+int mtcsec_dev_read(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
+                    uint64_t peer, mtcsec_tstamp now) {
+  mtcsec_m0 m0;
+  int type, rv;
+
+  if (d == NULL || pkt == NULL) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  type = mtcsec_msg_type(pkt, pktlen);
+  switch (type) {
+  case MTCSEC_MSG_M0:
+    rv = mtcsec_m0_decode(&m0, pkt, pktlen);
+    if (rv != 0) {
+      return rv;
+    }
+    return dev_begin(d, m0.ueid, peer, 1, m0.req_perms, m0.hops, m0.nhops,
+                     now);
+  case MTCSEC_MSG_M4:
+    return dev_handle_m4(d, pkt, pktlen, now);
+  case MTCSEC_MSG_REVOKE:
+    return dev_handle_revoke(d, pkt, pktlen);
+  default:
+    return type < 0 ? type : MTCSEC_ERR_UNSUPPORTED;
+  }
+}
+
+/* now + timeout scaled by a random factor in [0.8, 1.2] (section 4). */
+static mtcsec_tstamp dev_deadline(mtcsec_dev *d, mtcsec_tstamp now,
+                                  mtcsec_tstamp timeout) {
+  uint8_t r[2] = {0, 0};
+  uint64_t permille = 1000;
+  if (d->crypto->ops->random(d->crypto->ctx, r, sizeof(r)) == 0) {
+    permille = 800u + (uint64_t)((r[0] << 8) | r[1]) % 401u;
+  }
+  if (timeout > UINT64_MAX / 1200u) {
+    return MTCSEC_TSTAMP_NEVER;
+  }
+  timeout = timeout * permille / 1000u;
+  return now > MTCSEC_TSTAMP_NEVER - timeout ? MTCSEC_TSTAMP_NEVER
+                                             : now + timeout;
+}
+
+mtcsec_ssize mtcsec_dev_write(mtcsec_dev *d, uint8_t *dest, size_t destlen,
+                              uint64_t *peer, mtcsec_tstamp now) {
+  mtcsec_m1_fields f;
+  mtcsec_ssize n;
+  size_t i;
+
+  if (d == NULL || peer == NULL || (dest == NULL && destlen != 0)) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  for (i = 0; i < MTCSEC_DEV_MAX_PENDING; i++) {
+    mtcsec_dev_pending *p = &d->pending[i];
+    if (p->state != PEND_SEND) {
+      continue;
+    }
+    /* The same M1 every time: same nonce, same info, hence same MIC. */
+    f.suite = d->suite;
+    f.mtcd_id = d->mtcd_id;
+    f.mtcs_id = d->mtcs_id;
+    f.nonce = p->nonce;
+    f.ueid = p->ueid;
+    f.info = p->info;
+    f.info_len = p->info_len;
+    n = mtcsec_m1_build(dest, destlen, d->crypto, d->k_auth, &f);
+    if (n < 0) {
+      return n;
+    }
+    p->state = PEND_WAIT;
+    p->deadline = dev_deadline(d, now, p->timeout);
+    *peer = p->peer;
+    return n;
+  }
+  return 0;
+}
+
+mtcsec_tstamp mtcsec_dev_get_expiry(const mtcsec_dev *d) {
+  mtcsec_tstamp t = MTCSEC_TSTAMP_NEVER;
+  size_t i;
+  if (d == NULL) {
+    return t;
+  }
+  for (i = 0; i < MTCSEC_DEV_MAX_PENDING; i++) {
+    if (d->pending[i].state == PEND_WAIT && d->pending[i].deadline < t) {
+      t = d->pending[i].deadline;
+    }
+  }
+  for (i = 0; i < MTCSEC_DEV_MAX_SESSIONS; i++) {
+    if (d->sessions[i].in_use && d->sessions[i].chan.expiry < t) {
+      t = d->sessions[i].chan.expiry;
+    }
+  }
+  return t;
+}
+
+int mtcsec_dev_handle_expiry(mtcsec_dev *d, mtcsec_tstamp now) {
+  size_t i;
+  if (d == NULL) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  for (i = 0; i < MTCSEC_DEV_MAX_PENDING; i++) {
+    mtcsec_dev_pending *p = &d->pending[i];
+    if (p->state != PEND_WAIT || now < p->deadline) {
+      continue;
+    }
+    if (p->retries < d->retx_max) {
+      p->retries++;
+      p->timeout = p->timeout > UINT64_MAX / 2 ? UINT64_MAX : p->timeout * 2;
+      p->state = PEND_SEND;
+    } else {
+      uint8_t ueid[MTCSEC_ID_LEN];
+      memcpy(ueid, p->ueid, MTCSEC_ID_LEN);
+      mtcsec_zeroize(p, sizeof(*p));
+      MTCSEC_LOG(d->log, d->user_data, MTCSEC_LOG_INFO, "event=gave_up");
+      dev_emit(d, MTCSEC_DEV_EV_GAVE_UP, ueid, 0, 0, 0);
+    }
+  }
+  for (i = 0; i < MTCSEC_DEV_MAX_SESSIONS; i++) {
+    mtcsec_dev_session *s = &d->sessions[i];
+    if (s->in_use && now >= s->chan.expiry) {
+      uint8_t ueid[MTCSEC_ID_LEN];
+      uint16_t key_id = s->chan.key_id;
+      memcpy(ueid, s->ueid, MTCSEC_ID_LEN);
+      dev_session_erase(s);
+      dev_emit(d, MTCSEC_DEV_EV_EXPIRED, ueid, key_id, 0, 0);
+    }
+  }
+  return 0;
+}
+
+/* A channel call said the lifetime is over: drop the session too. */
+static void dev_session_expired(mtcsec_dev *d, mtcsec_dev_session *s) {
+  uint8_t ueid[MTCSEC_ID_LEN];
+  uint16_t key_id = s->chan.key_id;
+  memcpy(ueid, s->ueid, MTCSEC_ID_LEN);
+  dev_session_erase(s);
+  dev_emit(d, MTCSEC_DEV_EV_EXPIRED, ueid, key_id, 0, 0);
+}
+
+mtcsec_ssize mtcsec_dev_open(mtcsec_dev *d, uint8_t *dest, size_t destlen,
+                             const uint8_t *rec, size_t reclen,
+                             mtcsec_tstamp now, mtcsec_dev_record_info *info) {
+  mtcsec_record_hdr h;
+  mtcsec_dev_session *s;
+  mtcsec_ssize n;
+  int rv;
+
+  if (d == NULL || rec == NULL || (dest == NULL && destlen != 0)) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  rv = mtcsec_record_hdr_decode(&h, rec, reclen, d->miclen);
+  if (rv != 0) {
+    return rv;
+  }
+  s = dev_session(d, h.key_id);
+  if (s == NULL) {
+    return MTCSEC_ERR_NOT_FOUND;
+  }
+  n = mtcsec_chan_open(&s->chan, dest, destlen, rec, reclen, now);
+  if (n == MTCSEC_ERR_EXPIRED) {
+    dev_session_expired(d, s);
+    return n;
+  }
+  if (n >= 0 && info != NULL) {
+    info->key_id = h.key_id;
+    info->perms = s->perms;
+    memcpy(info->ueid, s->ueid, MTCSEC_ID_LEN);
+  }
+  return n;
+}
+
+mtcsec_ssize mtcsec_dev_seal(mtcsec_dev *d, uint16_t key_id, uint8_t *dest,
+                             size_t destlen, const uint8_t *pt, size_t ptlen,
+                             mtcsec_tstamp now) {
+  mtcsec_dev_session *s;
+  mtcsec_ssize n;
+  if (d == NULL) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  s = dev_session(d, key_id);
+  if (s == NULL) {
+    return MTCSEC_ERR_NOT_FOUND;
+  }
+  n = mtcsec_chan_seal(&s->chan, dest, destlen, pt, ptlen, now);
+  if (n == MTCSEC_ERR_EXPIRED) {
+    dev_session_expired(d, s);
+  }
+  return n;
+}
+
+int mtcsec_dev_authorize(const mtcsec_dev *d, uint16_t key_id,
+                         uint8_t required, mtcsec_tstamp now) {
+  size_t i;
+  if (d == NULL) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  for (i = 0; i < MTCSEC_DEV_MAX_SESSIONS; i++) {
+    const mtcsec_dev_session *s = &d->sessions[i];
+    if (!s->in_use || s->chan.key_id != key_id) {
+      continue;
+    }
+    if (now >= s->chan.expiry) {
+      return MTCSEC_ERR_EXPIRED;
+    }
+    return (s->perms & required) == required ? 0 : MTCSEC_ERR_FORBIDDEN;
+  }
+  return MTCSEC_ERR_NOT_FOUND;
+}
