@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Runs every test of mtcsec on a Debian 12 machine, installing what is
+# missing first.  Stages:
+#   1. ASan+UBSan build, every CTest test (unit, integration, vectors, model)
+#   2. plain build, device/channel/codec tests under valgrind memcheck
+#   3. libFuzzer build (clang), each fuzz target for MTCSEC_FUZZ_SECONDS (20)
+#   4. device-only build (Mbed TLS, 16-byte keys) compiles
+# Ends with one line "N passed, N failed, N skipped" over all stages.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+scripts/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+jobs=$(nproc 2>/dev/null || echo 2)
+B=${MTCSEC_BUILD_DIR:-$top/build}
+mkdir -p "$B"
+passed=0; failed=0; skipped=0
+
+# Adds the counts of one ctest log to the totals.
+count_ctest() {
+  local log=$1 line total nfail nskip
+  line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" |
+         tail -n 1)
+  if [ -z "$line" ]; then
+    failed=$((failed + 1))
+    echo "== no ctest summary in $log" >&2
+    return
+  fi
+  nfail=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+  total=$(sed -E 's/.* failed out of ([0-9]+).*/\1/' <<<"$line")
+  nskip=$(grep -c '(Skipped)' "$log" || true)
+  passed=$((passed + total - nfail - nskip))
+  failed=$((failed + nfail))
+  skipped=$((skipped + nskip))
+}
+
+# A build step counts as one test.
+build() {
+  local name=$1; shift
+  if "$@" >"$B/$name.build.log" 2>&1; then
+    return 0
+  fi
+  echo "== build $name FAILED; last lines of $B/$name.build.log:" >&2
+  tail -n 40 "$B/$name.build.log" >&2
+  failed=$((failed + 1))
+  return 1
+}
+
+echo "== 1/4 ASan+UBSan build and tests"
+if build asan cmake -S . -B "$B/asan" -DMTCSEC_SANITIZE=ON \
+       -DCMAKE_BUILD_TYPE=Debug &&
+   build asan-make cmake --build "$B/asan" -j "$jobs"; then
+  ctest --test-dir "$B/asan" --output-on-failure -j "$jobs" 2>&1 |
+    tee "$B/asan.ctest.log"
+  count_ctest "$B/asan.ctest.log"
+fi
+
+echo "== 2/4 valgrind memcheck"
+if build vg cmake -S . -B "$B/valgrind" -DMTCSEC_VALGRIND_TESTS=ON \
+       -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
+   build vg-make cmake --build "$B/valgrind" -j "$jobs"; then
+  ctest --test-dir "$B/valgrind" -R '^valgrind\.' --output-on-failure \
+    -j "$jobs" 2>&1 | tee "$B/valgrind.ctest.log"
+  count_ctest "$B/valgrind.ctest.log"
+fi
+
+echo "== 3/4 libFuzzer targets (${MTCSEC_FUZZ_SECONDS:-20} s each)"
+if build fuzz env CC=clang cmake -S . -B "$B/fuzz" -DMTCSEC_BUILD_FUZZ=ON \
+       -DMTCSEC_BUILD_TESTS=OFF -DMTCSEC_WITH_MBEDTLS=OFF &&
+   build fuzz-make cmake --build "$B/fuzz" -j "$jobs"; then
+  ctest --test-dir "$B/fuzz" --output-on-failure -j "$jobs" 2>&1 |
+    tee "$B/fuzz.ctest.log"
+  count_ctest "$B/fuzz.ctest.log"
+fi
+
+echo "== 4/4 device-only build"
+if build device cmake -S . -B "$B/device" -DMTCSEC_DEVICE_ONLY=ON \
+       -DMTCSEC_CFG_MAX_KEY_LEN=16 -DCMAKE_BUILD_TYPE=MinSizeRel &&
+   build device-make cmake --build "$B/device" -j "$jobs"; then
+  echo "device-only build: ok"
+  passed=$((passed + 1))
+fi
+
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
