@@ -42,7 +42,11 @@ typedef struct mtcsec_iov {
  * Provider operations.  Every function receives the provider's ctx first and
  * returns 0 or a negative mtcsec_err (MTCSEC_ERR_CRYPTO for a library
  * failure, MTCSEC_ERR_INVALID_ARGUMENT for an unsupported key length).
- * Key buffers are only read during the call; providers keep no copy.
+ * Key buffers are only read during the call and never retained as such;
+ * but because contexts are reused, the last key schedule (or HMAC pad
+ * state) stays inside the provider's contexts until the next call or until
+ * the provider is released, which wipes it.  Limits of both providers: CCM
+ * AAD < 0xFF00 bytes and messages <= 0xFFFF bytes; MAC keys are never empty.
  */
 typedef struct mtcsec_crypto_ops {
   /**
@@ -113,7 +117,8 @@ typedef struct mtcsec_crypto {
  * MTCSEC_KDF_MAX_CONTEXT) may be NULL only when their length is 0.  outlen
  * must be 1..1024.  Intermediate blocks are zeroized.
  *
- * Returns 0, MTCSEC_ERR_INVALID_ARGUMENT or the provider's error.
+ * Returns 0, MTCSEC_ERR_INVALID_ARGUMENT or the provider's error; out is
+ * zeroed on failure.
  */
 int mtcsec_kdf(const mtcsec_crypto *crypto, mtcsec_mac_alg alg,
                const uint8_t *key, size_t keylen, const char *label,
@@ -125,7 +130,7 @@ int mtcsec_kdf(const mtcsec_crypto *crypto, mtcsec_mac_alg alg,
  * algorithms and creates every context once; the calls reuse them.  Returns
  * 0, MTCSEC_ERR_NOMEM or MTCSEC_ERR_CRYPTO.  Release with
  * mtcsec_crypto_openssl_del(), which accepts a provider whose new() failed.
- * Available when the library is built with MTCSEC_WITH_OPENSSL.
+ * Available in host builds (not with MTCSEC_DEVICE_ONLY).
  */
 int mtcsec_crypto_openssl_new(mtcsec_crypto *crypto);
 void mtcsec_crypto_openssl_del(mtcsec_crypto *crypto);

@@ -46,8 +46,7 @@ int mtcsec_kdf(const mtcsec_crypto *crypto, mtcsec_mac_alg alg,
   if (crypto == NULL || crypto->ops == NULL || crypto->ops->mac == NULL ||
       key == NULL || keylen == 0 || out == NULL || outlen == 0 ||
       outlen > KDF_MAX_OUT || labellen > MTCSEC_KDF_MAX_LABEL ||
-      contextlen > MTCSEC_KDF_MAX_CONTEXT ||
-      (label == NULL && labellen != 0) ||
+      contextlen > MTCSEC_KDF_MAX_CONTEXT || (label == NULL && labellen != 0) ||
       (context == NULL && contextlen != 0)) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }

@@ -1,0 +1,420 @@
+/*
+ * OpenSSL 3 crypto provider (hosts: daemon, agents, tools).
+ *
+ * The only file of mtcsec that includes OpenSSL headers.  Hot-path rule:
+ * every algorithm is fetched and every context is created once, in
+ * mtcsec_crypto_openssl_new(); a call only re-keys a context that already
+ * exists (EVP_MAC_init() with a key, EVP_CipherInit_ex2() with a NULL
+ * cipher, which keeps the provider-side context).  Passing the cipher again
+ * would make OpenSSL free and re-create its algorithm context on each call.
+ *
+ * Contexts keep the key schedule of the last call until the next call or
+ * mtcsec_crypto_openssl_del(), which frees (and so cleanses) them.
+ */
+#include <limits.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+
+#include <mtcsec/mtcsec.h>
+#include <mtcsec/crypto.h>
+
+typedef struct ossl_provider {
+  EVP_MAC *cmac;
+  EVP_MAC *hmac;
+  EVP_CIPHER *ccm128_alg;
+  EVP_CIPHER *ccm256_alg;
+  EVP_CIPHER *ecb128_alg;
+  EVP_CIPHER *ecb256_alg;
+  EVP_CIPHER *ctr128_alg;
+  EVP_CIPHER *ctr256_alg;
+  /* AES-CMAC with the cipher parameter set once. */
+  EVP_MAC_CTX *cmac128;
+  EVP_MAC_CTX *cmac256;
+  /* HMAC with the digest parameter set once. */
+  EVP_MAC_CTX *hmac_sha256;
+  EVP_CIPHER_CTX *ccm128;
+  EVP_CIPHER_CTX *ccm256;
+  EVP_CIPHER_CTX *ecb128;
+  EVP_CIPHER_CTX *ecb256;
+  EVP_CIPHER_CTX *ctr128;
+  EVP_CIPHER_CTX *ctr256;
+} ossl_provider;
+
+/* EVP lengths are int: larger inputs are fed in pieces of this size. */
+#define OSSL_CHUNK ((size_t)1 << 30)
+
+static EVP_MAC_CTX *ossl_mac_ctx(ossl_provider *p, mtcsec_mac_alg alg,
+                                 size_t keylen, size_t *maclen) {
+  switch (alg) {
+  case MTCSEC_MAC_AES_CMAC:
+    *maclen = MTCSEC_CMAC_LEN;
+    if (keylen == 16) {
+      return p->cmac128;
+    }
+    if (keylen == 32) {
+      return p->cmac256;
+    }
+    return NULL;
+  case MTCSEC_MAC_HMAC_SHA256:
+    *maclen = MTCSEC_HMAC_SHA256_LEN;
+    return keylen > 0 ? p->hmac_sha256 : NULL;
+  default:
+    return NULL;
+  }
+}
+
+static int ossl_mac(void *ctx, mtcsec_mac_alg alg, const uint8_t *key,
+                    size_t keylen, const mtcsec_iov *iov, size_t iovcnt,
+                    uint8_t *out, size_t outlen) {
+  ossl_provider *p = ctx;
+  uint8_t full[EVP_MAX_MD_SIZE];
+  size_t maclen = 0, finlen = 0, i;
+  EVP_MAC_CTX *mctx;
+  int rv = MTCSEC_ERR_INVALID_ARGUMENT;
+
+  mctx = ossl_mac_ctx(p, alg, keylen, &maclen);
+  if (mctx == NULL || key == NULL || out == NULL || outlen == 0 ||
+      outlen > maclen || (iov == NULL && iovcnt != 0)) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+
+  rv = MTCSEC_ERR_CRYPTO;
+  /* A non-NULL key re-keys the reused context. */
+  if (EVP_MAC_init(mctx, key, keylen, NULL) != 1) {
+    goto cleanup;
+  }
+  for (i = 0; i < iovcnt; i++) {
+    if (iov[i].len == 0) {
+      continue;
+    }
+    if (iov[i].base == NULL) {
+      rv = MTCSEC_ERR_INVALID_ARGUMENT;
+      goto cleanup;
+    }
+    if (EVP_MAC_update(mctx, iov[i].base, iov[i].len) != 1) {
+      goto cleanup;
+    }
+  }
+  if (EVP_MAC_final(mctx, full, &finlen, sizeof(full)) != 1 ||
+      finlen != maclen) {
+    goto cleanup;
+  }
+  memcpy(out, full, outlen);
+  rv = 0;
+
+cleanup:
+  mtcsec_zeroize(full, sizeof(full));
+  return rv;
+}
+
+static int ccm_taglen_ok(size_t taglen) {
+  return taglen >= 4 && taglen <= 16 && (taglen & 1) == 0;
+}
+
+/* Prepares c for one CCM operation: direction, 13-byte nonce (L = 2), tag
+ * length (and the expected tag when opening), key and nonce. */
+static int ossl_ccm_start(EVP_CIPHER_CTX *c, int enc, const uint8_t *key,
+                          const uint8_t *nonce, size_t taglen,
+                          const uint8_t *tag) {
+  if (EVP_CipherInit_ex2(c, NULL, NULL, NULL, enc, NULL) != 1) {
+    return 0;
+  }
+  if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_IVLEN, MTCSEC_IV_LEN, NULL) !=
+      1) {
+    return 0;
+  }
+  /* Sealing sets only the tag length; opening sets the expected tag. */
+  if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, (int)taglen,
+                          (void *)(uintptr_t)tag) != 1) {
+    return 0;
+  }
+  return EVP_CipherInit_ex2(c, NULL, key, nonce, enc, NULL) == 1;
+}
+
+static EVP_CIPHER_CTX *ossl_by_keylen(EVP_CIPHER_CTX *c128,
+                                      EVP_CIPHER_CTX *c256, size_t keylen) {
+  if (keylen == 16) {
+    return c128;
+  }
+  if (keylen == 32) {
+    return c256;
+  }
+  return NULL;
+}
+
+static int ossl_ccm_seal(void *ctx, const uint8_t *key, size_t keylen,
+                         const uint8_t nonce[MTCSEC_IV_LEN], const uint8_t *aad,
+                         size_t aadlen, const uint8_t *in, size_t inlen,
+                         uint8_t *out, size_t taglen) {
+  ossl_provider *p = ctx;
+  EVP_CIPHER_CTX *c = ossl_by_keylen(p->ccm128, p->ccm256, keylen);
+  uint8_t dummy = 0;
+  int outl;
+
+  /* With L = 2 the message is at most 2^16 - 1 bytes (RFC 3610). */
+  if (c == NULL || key == NULL || nonce == NULL || !ccm_taglen_ok(taglen) ||
+      out == NULL || (in == NULL && inlen != 0) ||
+      (aad == NULL && aadlen != 0) || inlen > 0xffff || aadlen > INT_MAX) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  if (!ossl_ccm_start(c, 1, key, nonce, taglen, NULL)) {
+    return MTCSEC_ERR_CRYPTO;
+  }
+  /* CCM needs the total length before the AAD. */
+  if (EVP_CipherUpdate(c, NULL, &outl, NULL, (int)inlen) != 1) {
+    return MTCSEC_ERR_CRYPTO;
+  }
+  if (aadlen > 0 && EVP_CipherUpdate(c, NULL, &outl, aad, (int)aadlen) != 1) {
+    return MTCSEC_ERR_CRYPTO;
+  }
+  /* An empty message must still go through the update with non-NULL
+   * pointers, or OpenSSL never computes the tag. */
+  if (EVP_CipherUpdate(c, inlen ? out : &dummy, &outl, inlen ? in : &dummy,
+                       (int)inlen) != 1 ||
+      (size_t)outl != inlen) {
+    return MTCSEC_ERR_CRYPTO;
+  }
+  if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, (int)taglen, out + inlen) !=
+      1) {
+    return MTCSEC_ERR_CRYPTO;
+  }
+  return 0;
+}
+
+static int ossl_ccm_open(void *ctx, const uint8_t *key, size_t keylen,
+                         const uint8_t nonce[MTCSEC_IV_LEN], const uint8_t *aad,
+                         size_t aadlen, const uint8_t *in, size_t inlen,
+                         uint8_t *out, size_t taglen) {
+  ossl_provider *p = ctx;
+  EVP_CIPHER_CTX *c = ossl_by_keylen(p->ccm128, p->ccm256, keylen);
+  uint8_t tag[16];
+  uint8_t dummy = 0;
+  size_t ctlen;
+  int outl;
+  int rv = MTCSEC_ERR_INVALID_ARGUMENT;
+
+  if (c == NULL || key == NULL || nonce == NULL || !ccm_taglen_ok(taglen) ||
+      in == NULL || inlen < taglen || (aad == NULL && aadlen != 0) ||
+      inlen - taglen > 0xffff || aadlen > INT_MAX ||
+      (out == NULL && inlen != taglen)) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  ctlen = inlen - taglen;
+  /* Copy the tag first: out may equal in. */
+  memcpy(tag, in + ctlen, taglen);
+
+  rv = MTCSEC_ERR_CRYPTO;
+  if (!ossl_ccm_start(c, 0, key, nonce, taglen, tag)) {
+    goto cleanup;
+  }
+  if (EVP_CipherUpdate(c, NULL, &outl, NULL, (int)ctlen) != 1) {
+    goto cleanup;
+  }
+  if (aadlen > 0 && EVP_CipherUpdate(c, NULL, &outl, aad, (int)aadlen) != 1) {
+    goto cleanup;
+  }
+  /* OpenSSL verifies the CCM tag inside this update: a failure here is the
+   * tag not matching (the set-up above already succeeded). */
+  if (EVP_CipherUpdate(c, ctlen ? out : &dummy, &outl, ctlen ? in : &dummy,
+                       (int)ctlen) != 1) {
+    rv = MTCSEC_ERR_MIC;
+    goto cleanup;
+  }
+  rv = 0;
+
+cleanup:
+  if (rv != 0 && out != NULL) {
+    mtcsec_zeroize(out, ctlen);
+  }
+  mtcsec_zeroize(tag, sizeof(tag));
+  return rv;
+}
+
+static int ossl_aes_block(void *ctx, const uint8_t *key, size_t keylen,
+                          const uint8_t in[16], uint8_t out[16]) {
+  ossl_provider *p = ctx;
+  EVP_CIPHER_CTX *c = ossl_by_keylen(p->ecb128, p->ecb256, keylen);
+  int outl = 0;
+
+  if (c == NULL || key == NULL || in == NULL || out == NULL) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  if (EVP_CipherInit_ex2(c, NULL, key, NULL, 1, NULL) != 1 ||
+      EVP_CIPHER_CTX_set_padding(c, 0) != 1 ||
+      EVP_CipherUpdate(c, out, &outl, in, 16) != 1 || outl != 16) {
+    return MTCSEC_ERR_CRYPTO;
+  }
+  return 0;
+}
+
+static int ossl_aes_ctr(void *ctx, const uint8_t *key, size_t keylen,
+                        const uint8_t icb[16], const uint8_t *in, size_t len,
+                        uint8_t *out) {
+  ossl_provider *p = ctx;
+  EVP_CIPHER_CTX *c = ossl_by_keylen(p->ctr128, p->ctr256, keylen);
+  size_t off, n;
+  int outl;
+
+  if (c == NULL || key == NULL || icb == NULL ||
+      (len != 0 && (in == NULL || out == NULL))) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  if (EVP_CipherInit_ex2(c, NULL, key, icb, 1, NULL) != 1) {
+    return MTCSEC_ERR_CRYPTO;
+  }
+  /* OpenSSL's CTR increments the whole 128-bit block, big-endian. */
+  for (off = 0; off < len; off += n) {
+    n = len - off < OSSL_CHUNK ? len - off : OSSL_CHUNK;
+    if (EVP_CipherUpdate(c, out + off, &outl, in + off, (int)n) != 1 ||
+        (size_t)outl != n) {
+      return MTCSEC_ERR_CRYPTO;
+    }
+  }
+  return 0;
+}
+
+static int ossl_random(void *ctx, uint8_t *out, size_t len) {
+  size_t off, n;
+  (void)ctx;
+  if (out == NULL && len != 0) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  for (off = 0; off < len; off += n) {
+    n = len - off < OSSL_CHUNK ? len - off : OSSL_CHUNK;
+    if (RAND_bytes(out + off, (int)n) != 1) {
+      return MTCSEC_ERR_CRYPTO;
+    }
+  }
+  return 0;
+}
+
+static const mtcsec_crypto_ops ossl_ops = {
+  ossl_mac,       ossl_ccm_seal, ossl_ccm_open,
+  ossl_aes_block, ossl_aes_ctr,  ossl_random,
+};
+
+static void ossl_free(ossl_provider *p) {
+  if (p == NULL) {
+    return;
+  }
+  EVP_MAC_CTX_free(p->cmac128);
+  EVP_MAC_CTX_free(p->cmac256);
+  EVP_MAC_CTX_free(p->hmac_sha256);
+  EVP_CIPHER_CTX_free(p->ccm128);
+  EVP_CIPHER_CTX_free(p->ccm256);
+  EVP_CIPHER_CTX_free(p->ecb128);
+  EVP_CIPHER_CTX_free(p->ecb256);
+  EVP_CIPHER_CTX_free(p->ctr128);
+  EVP_CIPHER_CTX_free(p->ctr256);
+  EVP_MAC_free(p->cmac);
+  EVP_MAC_free(p->hmac);
+  EVP_CIPHER_free(p->ccm128_alg);
+  EVP_CIPHER_free(p->ccm256_alg);
+  EVP_CIPHER_free(p->ecb128_alg);
+  EVP_CIPHER_free(p->ecb256_alg);
+  EVP_CIPHER_free(p->ctr128_alg);
+  EVP_CIPHER_free(p->ctr256_alg);
+  OPENSSL_clear_free(p, sizeof(*p));
+}
+
+/* Creates a MAC context and sets its one parameter (cipher or digest). */
+static EVP_MAC_CTX *ossl_mac_new(EVP_MAC *mac, const char *param,
+                                 const char *value) {
+  OSSL_PARAM params[2];
+  EVP_MAC_CTX *m = EVP_MAC_CTX_new(mac);
+  if (m == NULL) {
+    return NULL;
+  }
+  params[0] =
+    OSSL_PARAM_construct_utf8_string(param, (char *)(uintptr_t)value, 0);
+  params[1] = OSSL_PARAM_construct_end();
+  if (EVP_MAC_CTX_set_params(m, params) != 1) {
+    EVP_MAC_CTX_free(m);
+    return NULL;
+  }
+  return m;
+}
+
+/* Creates a cipher context bound to alg once (keys come per call). */
+static EVP_CIPHER_CTX *ossl_cipher_new(const EVP_CIPHER *alg) {
+  EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+  if (c == NULL) {
+    return NULL;
+  }
+  if (EVP_CipherInit_ex2(c, alg, NULL, NULL, 1, NULL) != 1) {
+    EVP_CIPHER_CTX_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+int mtcsec_crypto_openssl_new(mtcsec_crypto *crypto) {
+  ossl_provider *p;
+  int rv = MTCSEC_ERR_CRYPTO;
+
+  if (crypto == NULL) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  crypto->ops = NULL;
+  crypto->ctx = NULL;
+
+  p = OPENSSL_zalloc(sizeof(*p));
+  if (p == NULL) {
+    return MTCSEC_ERR_NOMEM;
+  }
+
+  p->cmac = EVP_MAC_fetch(NULL, "CMAC", NULL);
+  p->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+  p->ccm128_alg = EVP_CIPHER_fetch(NULL, "AES-128-CCM", NULL);
+  p->ccm256_alg = EVP_CIPHER_fetch(NULL, "AES-256-CCM", NULL);
+  p->ecb128_alg = EVP_CIPHER_fetch(NULL, "AES-128-ECB", NULL);
+  p->ecb256_alg = EVP_CIPHER_fetch(NULL, "AES-256-ECB", NULL);
+  p->ctr128_alg = EVP_CIPHER_fetch(NULL, "AES-128-CTR", NULL);
+  p->ctr256_alg = EVP_CIPHER_fetch(NULL, "AES-256-CTR", NULL);
+  if (p->cmac == NULL || p->hmac == NULL || p->ccm128_alg == NULL ||
+      p->ccm256_alg == NULL || p->ecb128_alg == NULL || p->ecb256_alg == NULL ||
+      p->ctr128_alg == NULL || p->ctr256_alg == NULL) {
+    goto cleanup;
+  }
+
+  p->cmac128 = ossl_mac_new(p->cmac, OSSL_MAC_PARAM_CIPHER, "AES-128-CBC");
+  p->cmac256 = ossl_mac_new(p->cmac, OSSL_MAC_PARAM_CIPHER, "AES-256-CBC");
+  p->hmac_sha256 = ossl_mac_new(p->hmac, OSSL_MAC_PARAM_DIGEST, "SHA256");
+  p->ccm128 = ossl_cipher_new(p->ccm128_alg);
+  p->ccm256 = ossl_cipher_new(p->ccm256_alg);
+  p->ecb128 = ossl_cipher_new(p->ecb128_alg);
+  p->ecb256 = ossl_cipher_new(p->ecb256_alg);
+  p->ctr128 = ossl_cipher_new(p->ctr128_alg);
+  p->ctr256 = ossl_cipher_new(p->ctr256_alg);
+  if (p->cmac128 == NULL || p->cmac256 == NULL || p->hmac_sha256 == NULL ||
+      p->ccm128 == NULL || p->ccm256 == NULL || p->ecb128 == NULL ||
+      p->ecb256 == NULL || p->ctr128 == NULL || p->ctr256 == NULL) {
+    goto cleanup;
+  }
+  if (EVP_CIPHER_CTX_set_padding(p->ecb128, 0) != 1 ||
+      EVP_CIPHER_CTX_set_padding(p->ecb256, 0) != 1) {
+    goto cleanup;
+  }
+
+  crypto->ops = &ossl_ops;
+  crypto->ctx = p;
+  p = NULL;
+  rv = 0;
+
+cleanup:
+  ossl_free(p);
+  return rv;
+}
+
+void mtcsec_crypto_openssl_del(mtcsec_crypto *crypto) {
+  if (crypto == NULL) {
+    return;
+  }
+  ossl_free(crypto->ctx);
+  crypto->ops = NULL;
+  crypto->ctx = NULL;
+}
