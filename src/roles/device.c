@@ -205,23 +205,24 @@ static mtcsec_dev_session *dev_session(mtcsec_dev *d, uint16_t key_id) {
   return NULL;
 }
 
-/* A slot for a new DMKey: same key id, else free, else the oldest. */
-static mtcsec_dev_session *dev_session_slot(mtcsec_dev *d, uint16_t key_id) {
-  mtcsec_dev_session *s = dev_session(d, key_id), *oldest = NULL;
-  size_t i;
-  if (s != NULL) {
-    return s;
+/* Index of the slot for a new DMKey: same key id, else free, else the
+ * one that expires first. */
+static size_t dev_session_slot(const mtcsec_dev *d, uint16_t key_id) {
+  size_t i, best = 0;
+  for (i = 0; i < MTCSEC_DEV_MAX_SESSIONS; i++) {
+    if (d->sessions[i].in_use && d->sessions[i].chan.key_id == key_id) {
+      return i;
+    }
   }
   for (i = 0; i < MTCSEC_DEV_MAX_SESSIONS; i++) {
-    s = &d->sessions[i];
-    if (!s->in_use) {
-      return s;
+    if (!d->sessions[i].in_use) {
+      return i;
     }
-    if (oldest == NULL || s->chan.expiry < oldest->chan.expiry) {
-      oldest = s;
+    if (d->sessions[i].chan.expiry < d->sessions[best].chan.expiry) {
+      best = i;
     }
   }
-  return oldest;
+  return best;
 }
 
 static void dev_session_erase(mtcsec_dev_session *s) {
@@ -282,11 +283,7 @@ static int dev_handle_m4(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
   expiry = (uint64_t)si.lifetime * 1000u;
   expiry = now > MTCSEC_TSTAMP_NEVER - expiry ? MTCSEC_TSTAMP_NEVER
                                               : now + expiry;
-  s = dev_session_slot(d, si.key_id);
-  if (s == NULL) {
-    rv = MTCSEC_ERR_INVALID_STATE; /* MTCSEC_DEV_MAX_SESSIONS >= 1 */
-    goto cleanup;
-  }
+  s = &d->sessions[dev_session_slot(d, si.key_id)];
   dev_session_erase(s);
   rv = mtcsec_chan_init(&s->chan, d->crypto, d->suite, MTCSEC_CHAN_DEVICE,
                         dmkey, si.key_id, expiry);
