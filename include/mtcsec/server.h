@@ -86,7 +86,9 @@ void mtcsec_srv_del(mtcsec_srv *srv);
  * makes a transaction that waits for commit.
  * Returns 0; MALFORMED when the frame's len < 5 (the caller ends the
  * connection); BUSY when the in-flight or output limits are reached (the
- * caller stops reading until it has committed and written); NOMEM.
+ * frame was not handled: the caller stops reading until it has committed and
+ * written, then hands it again); NOMEM; INVALID_ARGUMENT when frame is not
+ * exactly one frame.
  */
 int mtcsec_srv_recv(mtcsec_srv *srv, uint64_t conn,
                     const uint8_t ueid[MTCSEC_ID_LEN], const uint8_t *frame,
@@ -99,7 +101,8 @@ size_t mtcsec_srv_pending(const mtcsec_srv *srv);
  * Commits every waiting transaction in one call to the store's commit and
  * queues the answers: M3 for each committed one, REPLAY for one the durable
  * check refused, INTERNAL for all if the store failed (their windows are
- * reloaded from the store).  Returns 0 or MTCSEC_ERR_STORE.
+ * reloaded from the store).  Returns 0, MTCSEC_ERR_STORE, or
+ * MTCSEC_ERR_INVALID_STATE while a batch of mtcsec_srv_take_batch() is out.
  */
 int mtcsec_srv_commit(mtcsec_srv *srv, mtcsec_tstamp now);
 

@@ -29,8 +29,6 @@ static inline uint32_t mtcsec_get_u32(const uint8_t *p) {
 #  define MTCSEC_LOG_LEVEL 3
 #endif
 
-#endif
-
 #include <mtcsec/mtcsec.h>
 
 #if defined(__GNUC__)
@@ -52,3 +50,5 @@ void mtcsec_logf(mtcsec_log_fn fn, void *user_data, int level,
 
 /* Hex of an 8-byte ID into out[17] for logs (IDs are not secret). */
 const char *mtcsec_id_hex(char out[17], const uint8_t id[8]);
+
+#endif /* MTCSEC_CORE_UTIL_H */
