@@ -36,7 +36,7 @@ static void usage(FILE *f) {
           prog);
 }
 
-static int fail(const char *fmt, ...) {
+__attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...) {
   va_list ap;
   fprintf(stderr, "%s: ", prog);
   va_start(ap, fmt);
@@ -62,8 +62,8 @@ static int hexval(int c) {
 /* Reads a JSON string of hex digits into out (at most max bytes).  want is
  * the exact length required, or 0 for any.  name is for messages.
  * Returns 0 or prints an error. */
-static int hex_item(const cJSON *it, const char *name, uint8_t *out,
-                    size_t max, size_t want, size_t *outlen) {
+static int hex_item(const cJSON *it, const char *name, uint8_t *out, size_t max,
+                    size_t want, size_t *outlen) {
   const char *s;
   size_t n, i;
   if (!cJSON_IsString(it) || it->valuestring == NULL) {
@@ -219,11 +219,9 @@ static int parse_inputs(const cJSON *root, vec_in *v) {
       get_hex(in, "MTCsInfo", v->sinfo, 255, 0, &v->sinfo_len) ||
       get_uint(in, "req_id", 4294967295.0, &v->req_id) ||
       get_uint(in, "d2u_seq", 4294967294.0, &v->d2u_seq) ||
-      get_hex(in, "d2u_plaintext", v->d2u_pt, MAX_PLAINTEXT, 0,
-              &v->d2u_len) ||
+      get_hex(in, "d2u_plaintext", v->d2u_pt, MAX_PLAINTEXT, 0, &v->d2u_len) ||
       get_uint(in, "u2d_seq", 4294967294.0, &v->u2d_seq) ||
-      get_hex(in, "u2d_plaintext", v->u2d_pt, MAX_PLAINTEXT, 0,
-              &v->u2d_len)) {
+      get_hex(in, "u2d_plaintext", v->u2d_pt, MAX_PLAINTEXT, 0, &v->u2d_len)) {
     return 1;
   }
   hops = cJSON_GetObjectItemCaseSensitive(in, "hops");
@@ -249,8 +247,8 @@ static int parse_inputs(const cJSON *root, vec_in *v) {
   }
   /* Section 8: a relayed run's MTCdInfo carries the PATH of its hops. */
   if ((v->nhops != 0) != ((di.present & MTCSEC_DINFO_PATH) != 0) ||
-      (v->nhops != 0 && (di.npath != v->nhops ||
-                         memcmp(di.path, v->hops, 8 * v->nhops) != 0))) {
+      (v->nhops != 0 &&
+       (di.npath != v->nhops || memcmp(di.path, v->hops, 8 * v->nhops) != 0))) {
     return fail("inputs.MTCdInfo: its PATH TLV must list exactly the hops "
                 "(and be absent when hops is empty)");
   }
@@ -265,8 +263,8 @@ static mtcsec_ssize seal_at(const mtcsec_crypto *c, uint8_t suite,
                             size_t ptlen, uint8_t *out, size_t outlen) {
   mtcsec_chan ch;
   mtcsec_ssize n;
-  int rv = mtcsec_chan_init(&ch, c, suite, end, dmkey, key_id,
-                            MTCSEC_TSTAMP_NEVER);
+  int rv =
+    mtcsec_chan_init(&ch, c, suite, end, dmkey, key_id, MTCSEC_TSTAMP_NEVER);
   if (rv != 0) {
     return rv;
   }
@@ -298,8 +296,8 @@ static int compute(const mtcsec_crypto *c, const vec_in *v, vec_out *o) {
   mtcsec_ssize n;
   int rv;
 
-  rv = mtcsec_derive_device_keys(c, v->suite, v->pskey, v->mtcd_id,
-                                 v->mtcs_id, o->k_auth, o->k_dm);
+  rv = mtcsec_derive_device_keys(c, v->suite, v->pskey, v->mtcd_id, v->mtcs_id,
+                                 o->k_auth, o->k_dm);
   if (rv != 0) {
     return rv;
   }
@@ -322,8 +320,8 @@ static int compute(const mtcsec_crypto *c, const vec_in *v, vec_out *o) {
     return (int)n;
   }
   o->m1_len = (size_t)n;
-  n = mtcsec_frame_encode(o->m2, sizeof(o->m2), MTCSEC_MSG_M2, v->req_id,
-                          o->m1, o->m1_len);
+  n = mtcsec_frame_encode(o->m2, sizeof(o->m2), MTCSEC_MSG_M2, v->req_id, o->m1,
+                          o->m1_len);
   if (n < 0) {
     return (int)n;
   }
@@ -364,14 +362,13 @@ static int compute(const mtcsec_crypto *c, const vec_in *v, vec_out *o) {
   if (rv != 0) {
     return rv;
   }
-  rv = mtcsec_chan_derive(c, v->suite, o->dmkey, si.key_id, o->k_d2u,
-                          o->iv_d2u, o->k_u2d, o->iv_u2d);
+  rv = mtcsec_chan_derive(c, v->suite, o->dmkey, si.key_id, o->k_d2u, o->iv_d2u,
+                          o->k_u2d, o->iv_u2d);
   if (rv != 0) {
     return rv;
   }
-  n = seal_at(c, v->suite, MTCSEC_CHAN_DEVICE, o->dmkey, si.key_id,
-              v->d2u_seq, v->d2u_pt, v->d2u_len, o->rec_d2u,
-              sizeof(o->rec_d2u));
+  n = seal_at(c, v->suite, MTCSEC_CHAN_DEVICE, o->dmkey, si.key_id, v->d2u_seq,
+              v->d2u_pt, v->d2u_len, o->rec_d2u, sizeof(o->rec_d2u));
   if (n < 0) {
     return (int)n;
   }
@@ -382,9 +379,8 @@ static int compute(const mtcsec_crypto *c, const vec_in *v, vec_out *o) {
     return (int)n;
   }
   o->u2d_len = (size_t)n;
-  n = mtcsec_revoke_build(o->revoke, sizeof(o->revoke), c, v->suite,
-                          o->k_auth, v->mtcs_id, v->mtcd_id, si.key_id,
-                          v->mtcd_nonce);
+  n = mtcsec_revoke_build(o->revoke, sizeof(o->revoke), c, v->suite, o->k_auth,
+                          v->mtcs_id, v->mtcd_id, si.key_id, v->mtcd_nonce);
   if (n < 0) {
     return (int)n;
   }

@@ -115,8 +115,9 @@ typedef struct mtcsec_dev {
 /**
  * Initializes d.  cfg and pskey are read during the call only; crypto, cb
  * and user_data must outlive d.  Returns 0, INVALID_ARGUMENT (NULL, no
- * persist_nonce, unsupported suite, nonce counter exhausted) or the
- * provider's error.
+ * persist_nonce, unsupported suite) or the provider's error.  A counter
+ * that is already exhausted (UINT64_MAX) is accepted; every exchange then
+ * fails with MTCSEC_ERR_EXHAUSTED.
  */
 int mtcsec_dev_init(mtcsec_dev *d, const mtcsec_dev_config *cfg,
                     const mtcsec_crypto *crypto,
