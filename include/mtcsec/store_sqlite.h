@@ -47,7 +47,8 @@ int mtcsec_kek_load(const char *path, uint8_t kek[MTCSEC_KEK_LEN], char *err,
 
 /**
  * Creates a new KEK file with mode 0600 from crypto->ops->random; refuses to
- * overwrite an existing file.  Returns 0, MTCSEC_ERR_STORE (with err).
+ * overwrite an existing file.  Returns 0, MTCSEC_ERR_STORE (with err) or
+ * MTCSEC_ERR_INVALID_ARGUMENT (NULL path or crypto).
  */
 int mtcsec_kek_create(const char *path, const mtcsec_crypto *crypto,
                       char *err, size_t errlen);
@@ -60,9 +61,10 @@ enum {
 /**
  * Opens (and migrates) the database at path.  kek is copied; crypto must
  * outlive the handle (used for key wrapping and derivation).  A busy
- * timeout of 5 s is set.  On error writes a sentence into err and returns
- * MTCSEC_ERR_STORE (cannot open, corrupt, newer schema than this build) or
- * MTCSEC_ERR_NOMEM.
+ * timeout of 5 s is set.  On error writes a sentence into err (may be
+ * NULL) and returns MTCSEC_ERR_STORE (cannot open, corrupt, newer schema
+ * than this build), MTCSEC_ERR_NOMEM or MTCSEC_ERR_INVALID_ARGUMENT (NULL
+ * argument, unknown flag, CREATE with READONLY).
  */
 int mtcsec_sqlite_open(mtcsec_sqlite **pst, const char *path,
                        const uint8_t kek[MTCSEC_KEK_LEN],
@@ -75,7 +77,11 @@ void mtcsec_sqlite_close(mtcsec_sqlite *st);
 /** The schema version this build writes. */
 int mtcsec_sqlite_schema_version(void);
 
-/** The last SQLite error message of this handle (for logs). */
+/**
+ * The last error of this handle, for logs: a sentence for the operator
+ * (SQLite's message with advice, or the store's own, e.g. keys that do not
+ * unwrap under this KEK); "" if none yet.  Valid until the next call.
+ */
 const char *mtcsec_sqlite_errmsg(const mtcsec_sqlite *st);
 
 /* ------------------------------------------------------- administration */
@@ -95,9 +101,10 @@ typedef struct mtcsec_sqlite_devinfo {
 /**
  * Provisions a device: derives K_auth and K_dm from pskey (the suite's key
  * length) with mtcsec_derive_device_keys(mtcs_id) and stores them wrapped.
- * label and group may be NULL.  Returns 0, MTCSEC_ERR_INVALID_ARGUMENT
- * (unknown suite), MTCSEC_ERR_INVALID_STATE (the ID exists already) or
- * MTCSEC_ERR_STORE.
+ * label and group may be NULL (group "" is no group); each is at most 63
+ * bytes, so that it fits mtcsec_sqlite_devinfo.  Returns 0,
+ * MTCSEC_ERR_INVALID_ARGUMENT (unknown suite, label or group too long),
+ * MTCSEC_ERR_INVALID_STATE (the ID exists already) or MTCSEC_ERR_STORE.
  */
 int mtcsec_sqlite_device_add(mtcsec_sqlite *st,
                              const uint8_t id[MTCSEC_ID_LEN],
@@ -129,8 +136,10 @@ int mtcsec_sqlite_device_foreach(mtcsec_sqlite *st,
  * every device of group `group` (exactly one of the two is non-NULL), with
  * PERMS perms and DMKey lifetime `lifetime` seconds, valid in calendar time
  * [not_before, not_after) (unix seconds; 0 = unbounded).  Replaces an
- * existing grant for the same (UE, device or group).  Returns 0,
- * INVALID_ARGUMENT or STORE.
+ * existing grant for the same (UE, device or group).  A device grant takes
+ * precedence over a group grant: when one exists for (UE, device) it alone
+ * decides, even outside its validity period (so perms 0 denies one device of
+ * a group).  Returns 0, INVALID_ARGUMENT or STORE.
  */
 int mtcsec_sqlite_grant_set(mtcsec_sqlite *st,
                             const uint8_t ueid[MTCSEC_ID_LEN],
