@@ -10,6 +10,16 @@
  *
  * Contexts keep the key schedule of the last call until the next call or
  * mtcsec_crypto_openssl_del(), which frees (and so cleanses) them.
+ *
+ * Two hot-path economies, both measured (docs/BENCHMARKS.md):
+ *  - each MAC context remembers the key it holds; a call with the same key
+ *    (compared in constant time) restarts the context with EVP_MAC_init(ctx,
+ *    NULL, 0, NULL), which keeps the key schedule and CMAC subkeys, instead
+ *    of re-keying (the server MACs twice under K_auth per handshake, the
+ *    device derives four channel values under one DMKey);
+ *  - small random requests are served from a 256-byte buffer refilled with
+ *    RAND_bytes(); served bytes are wiped from the buffer.  A provider must
+ *    therefore not be shared across fork(): create a new one in the child.
  */
 #include <limits.h>
 #include <string.h>
@@ -22,6 +32,16 @@
 #include <mtcsec/mtcsec.h>
 #include <mtcsec/crypto.h>
 
+/* A MAC context and the key it currently holds. */
+typedef struct ossl_mac_slot {
+  EVP_MAC_CTX *ctx;
+  size_t keylen; /* 0: not keyed yet */
+  uint8_t key[MTCSEC_MAX_KEY_LEN];
+} ossl_mac_slot;
+
+#define OSSL_RAND_BUF 256
+#define OSSL_RAND_SMALL 64
+
 typedef struct ossl_provider {
   EVP_MAC *cmac;
   EVP_MAC *hmac;
@@ -32,36 +52,39 @@ typedef struct ossl_provider {
   EVP_CIPHER *ctr128_alg;
   EVP_CIPHER *ctr256_alg;
   /* AES-CMAC with the cipher parameter set once. */
-  EVP_MAC_CTX *cmac128;
-  EVP_MAC_CTX *cmac256;
+  ossl_mac_slot cmac128;
+  ossl_mac_slot cmac256;
   /* HMAC with the digest parameter set once. */
-  EVP_MAC_CTX *hmac_sha256;
+  ossl_mac_slot hmac_sha256;
   EVP_CIPHER_CTX *ccm128;
   EVP_CIPHER_CTX *ccm256;
   EVP_CIPHER_CTX *ecb128;
   EVP_CIPHER_CTX *ecb256;
   EVP_CIPHER_CTX *ctr128;
   EVP_CIPHER_CTX *ctr256;
+  /* Buffered output of RAND_bytes() for small requests. */
+  size_t rand_pos; /* next unread byte; OSSL_RAND_BUF when empty */
+  uint8_t rand_buf[OSSL_RAND_BUF];
 } ossl_provider;
 
 /* EVP lengths are int: larger inputs are fed in pieces of this size. */
 #define OSSL_CHUNK ((size_t)1 << 30)
 
-static EVP_MAC_CTX *ossl_mac_ctx(ossl_provider *p, mtcsec_mac_alg alg,
-                                 size_t keylen, size_t *maclen) {
+static ossl_mac_slot *ossl_mac_ctx(ossl_provider *p, mtcsec_mac_alg alg,
+                                   size_t keylen, size_t *maclen) {
   switch (alg) {
   case MTCSEC_MAC_AES_CMAC:
     *maclen = MTCSEC_CMAC_LEN;
     if (keylen == 16) {
-      return p->cmac128;
+      return &p->cmac128;
     }
     if (keylen == 32) {
-      return p->cmac256;
+      return &p->cmac256;
     }
     return NULL;
   case MTCSEC_MAC_HMAC_SHA256:
     *maclen = MTCSEC_HMAC_SHA256_LEN;
-    return keylen > 0 ? p->hmac_sha256 : NULL;
+    return keylen > 0 ? &p->hmac_sha256 : NULL;
   default:
     return NULL;
   }
@@ -73,19 +96,34 @@ static int ossl_mac(void *ctx, mtcsec_mac_alg alg, const uint8_t *key,
   ossl_provider *p = ctx;
   uint8_t full[EVP_MAX_MD_SIZE];
   size_t maclen = 0, finlen = 0, i;
+  ossl_mac_slot *slot;
   EVP_MAC_CTX *mctx;
   int rv = MTCSEC_ERR_INVALID_ARGUMENT;
 
-  mctx = ossl_mac_ctx(p, alg, keylen, &maclen);
-  if (mctx == NULL || key == NULL || out == NULL || outlen == 0 ||
+  slot = ossl_mac_ctx(p, alg, keylen, &maclen);
+  if (slot == NULL || key == NULL || out == NULL || outlen == 0 ||
       outlen > maclen || (iov == NULL && iovcnt != 0)) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
+  mctx = slot->ctx;
 
   rv = MTCSEC_ERR_CRYPTO;
-  /* A non-NULL key re-keys the reused context. */
-  if (EVP_MAC_init(mctx, key, keylen, NULL) != 1) {
-    goto cleanup;
+  if (slot->keylen == keylen &&
+      mtcsec_ct_memcmp(slot->key, key, keylen) == 0) {
+    /* Same key: restart, keeping the key schedule (and CMAC subkeys). */
+    if (EVP_MAC_init(mctx, NULL, 0, NULL) != 1) {
+      goto cleanup;
+    }
+  } else {
+    /* A non-NULL key re-keys the reused context. */
+    slot->keylen = 0;
+    if (EVP_MAC_init(mctx, key, keylen, NULL) != 1) {
+      goto cleanup;
+    }
+    if (keylen <= sizeof(slot->key)) { /* longer HMAC keys: not cached */
+      memcpy(slot->key, key, keylen);
+      slot->keylen = keylen;
+    }
   }
   for (i = 0; i < iovcnt; i++) {
     if (iov[i].len == 0) {
@@ -107,6 +145,11 @@ static int ossl_mac(void *ctx, mtcsec_mac_alg alg, const uint8_t *key,
   rv = 0;
 
 cleanup:
+  if (rv != 0) {
+    /* Leave the slot un-keyed so that the next call re-keys. */
+    mtcsec_zeroize(slot->key, sizeof(slot->key));
+    slot->keylen = 0;
+  }
   mtcsec_zeroize(full, sizeof(full));
   return rv;
 }
@@ -278,10 +321,25 @@ static int ossl_aes_ctr(void *ctx, const uint8_t *key, size_t keylen,
 }
 
 static int ossl_random(void *ctx, uint8_t *out, size_t len) {
+  ossl_provider *p = ctx;
   size_t off, n;
-  (void)ctx;
   if (out == NULL && len != 0) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  if (len <= OSSL_RAND_SMALL) {
+    /* Nonces and jitter: one RAND_bytes() call per 256 bytes, not per
+     * request (a call costs about as much as the three MACs of a server
+     * handshake). */
+    if (OSSL_RAND_BUF - p->rand_pos < len) {
+      if (RAND_bytes(p->rand_buf, OSSL_RAND_BUF) != 1) {
+        return MTCSEC_ERR_CRYPTO;
+      }
+      p->rand_pos = 0;
+    }
+    memcpy(out, p->rand_buf + p->rand_pos, len);
+    mtcsec_zeroize(p->rand_buf + p->rand_pos, len);
+    p->rand_pos += len;
+    return 0;
   }
   for (off = 0; off < len; off += n) {
     n = len - off < OSSL_CHUNK ? len - off : OSSL_CHUNK;
@@ -301,9 +359,9 @@ static void ossl_free(ossl_provider *p) {
   if (p == NULL) {
     return;
   }
-  EVP_MAC_CTX_free(p->cmac128);
-  EVP_MAC_CTX_free(p->cmac256);
-  EVP_MAC_CTX_free(p->hmac_sha256);
+  EVP_MAC_CTX_free(p->cmac128.ctx);
+  EVP_MAC_CTX_free(p->cmac256.ctx);
+  EVP_MAC_CTX_free(p->hmac_sha256.ctx);
   EVP_CIPHER_CTX_free(p->ccm128);
   EVP_CIPHER_CTX_free(p->ccm256);
   EVP_CIPHER_CTX_free(p->ecb128);
@@ -381,16 +439,20 @@ int mtcsec_crypto_openssl_new(mtcsec_crypto *crypto) {
     goto cleanup;
   }
 
-  p->cmac128 = ossl_mac_new(p->cmac, OSSL_MAC_PARAM_CIPHER, "AES-128-CBC");
-  p->cmac256 = ossl_mac_new(p->cmac, OSSL_MAC_PARAM_CIPHER, "AES-256-CBC");
-  p->hmac_sha256 = ossl_mac_new(p->hmac, OSSL_MAC_PARAM_DIGEST, "SHA256");
+  p->rand_pos = OSSL_RAND_BUF;
+  p->cmac128.ctx =
+    ossl_mac_new(p->cmac, OSSL_MAC_PARAM_CIPHER, "AES-128-CBC");
+  p->cmac256.ctx =
+    ossl_mac_new(p->cmac, OSSL_MAC_PARAM_CIPHER, "AES-256-CBC");
+  p->hmac_sha256.ctx = ossl_mac_new(p->hmac, OSSL_MAC_PARAM_DIGEST, "SHA256");
   p->ccm128 = ossl_cipher_new(p->ccm128_alg);
   p->ccm256 = ossl_cipher_new(p->ccm256_alg);
   p->ecb128 = ossl_cipher_new(p->ecb128_alg);
   p->ecb256 = ossl_cipher_new(p->ecb256_alg);
   p->ctr128 = ossl_cipher_new(p->ctr128_alg);
   p->ctr256 = ossl_cipher_new(p->ctr256_alg);
-  if (p->cmac128 == NULL || p->cmac256 == NULL || p->hmac_sha256 == NULL ||
+  if (p->cmac128.ctx == NULL || p->cmac256.ctx == NULL ||
+      p->hmac_sha256.ctx == NULL ||
       p->ccm128 == NULL || p->ccm256 == NULL || p->ecb128 == NULL ||
       p->ecb256 == NULL || p->ctr128 == NULL || p->ctr256 == NULL) {
     goto cleanup;

@@ -367,20 +367,21 @@ int mtcsec_dev_read(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
   }
 }
 
+/* Longest backoff, ms (50 min): keeps the jitter arithmetic in 32 bits, so
+ * that a Cortex-M build pulls in no 64-bit division from libgcc. */
+#define DEV_MAX_BACKOFF 3000000u
+
 /* now + timeout scaled by a random factor in [0.8, 1.2] (section 4). */
 static mtcsec_tstamp dev_deadline(mtcsec_dev *d, mtcsec_tstamp now,
                                   mtcsec_tstamp timeout) {
   uint8_t r[2] = {0, 0};
-  uint64_t permille = 1000;
+  uint32_t permille = 1000, t;
   if (d->crypto->ops->random(d->crypto->ctx, r, sizeof(r)) == 0) {
-    permille = 800u + (uint64_t)((r[0] << 8) | r[1]) % 401u;
+    permille = 800u + (uint32_t)((r[0] << 8) | r[1]) % 401u;
   }
-  if (timeout > UINT64_MAX / 1200u) {
-    return MTCSEC_TSTAMP_NEVER;
-  }
-  timeout = timeout * permille / 1000u;
-  return now > MTCSEC_TSTAMP_NEVER - timeout ? MTCSEC_TSTAMP_NEVER
-                                             : now + timeout;
+  t = timeout > DEV_MAX_BACKOFF ? DEV_MAX_BACKOFF : (uint32_t)timeout;
+  t = t * permille / 1000u;
+  return now > MTCSEC_TSTAMP_NEVER - t ? MTCSEC_TSTAMP_NEVER : now + t;
 }
 
 mtcsec_ssize mtcsec_dev_write(mtcsec_dev *d, uint8_t *dest, size_t destlen,
@@ -448,7 +449,8 @@ int mtcsec_dev_handle_expiry(mtcsec_dev *d, mtcsec_tstamp now) {
     }
     if (p->retries < d->retx_max) {
       p->retries++;
-      p->timeout = p->timeout > UINT64_MAX / 2 ? UINT64_MAX : p->timeout * 2;
+      p->timeout =
+        p->timeout >= DEV_MAX_BACKOFF / 2 ? DEV_MAX_BACKOFF : p->timeout * 2;
       p->state = PEND_SEND;
     } else {
       uint8_t ueid[MTCSEC_ID_LEN];

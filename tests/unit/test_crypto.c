@@ -127,6 +127,47 @@ static void test_crypto_cmac_rfc4493(void **state) {
   }
 }
 
+/* Providers that remember the key of a context must notice every change:
+ * A, B, A, A' (A with its last bit flipped) of the same length, and an
+ * HMAC key too long to remember in between.  Each result must equal the
+ * result of a fresh provider instance (the OpenSSL one). */
+static void test_crypto_mac_key_changes_are_seen(void **state) {
+  provider_set s;
+  static const uint8_t msg[40] = {1, 2, 3};
+  uint8_t keys[4][32], longkey[131], got[32], want[32];
+  size_t i, k, len;
+  mtcsec_mac_alg alg;
+  (void)state;
+  get_providers(&s);
+  memset(keys[0], 0x11, 32);
+  memset(keys[1], 0x22, 32);
+  memset(keys[2], 0x11, 32);
+  memset(keys[3], 0x11, 32);
+  keys[3][31] ^= 1;
+  keys[3][15] ^= 1;
+  memset(longkey, 0xaa, sizeof(longkey));
+  for (i = 0; i < s.n; i++) {
+    for (alg = MTCSEC_MAC_AES_CMAC; alg <= MTCSEC_MAC_HMAC_SHA256; alg++) {
+      for (len = 16; len <= 32; len += 16) {
+        for (k = 0; k < 4; k++) {
+          mtcsec_crypto fresh;
+          assert_int_equal(mtcsec_crypto_openssl_new(&fresh), 0);
+          assert_int_equal(
+            0, mac1(&fresh, alg, keys[k], len, msg, sizeof(msg), want, 16));
+          mtcsec_crypto_openssl_del(&fresh);
+          assert_int_equal(
+            0, mac1(s.p[i], alg, keys[k], len, msg, sizeof(msg), got, 16));
+          assert_memory_equal(got, want, 16);
+          if (alg == MTCSEC_MAC_HMAC_SHA256 && k == 1) {
+            assert_int_equal(0, mac1(s.p[i], alg, longkey, sizeof(longkey),
+                                     msg, sizeof(msg), got, 16));
+          }
+        }
+      }
+    }
+  }
+}
+
 /* The MAC is over the concatenation of the iov pieces, whatever the split
  * (RFC 4493 Example 3, 40 bytes, cut at 0, 1, 15, 16, 17 and 39). */
 static void test_crypto_cmac_scattered_input(void **state) {
@@ -1087,6 +1128,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_crypto_cmac_rfc4493),
     cmocka_unit_test(test_crypto_cmac_scattered_input),
+    cmocka_unit_test(test_crypto_mac_key_changes_are_seen),
     cmocka_unit_test(test_crypto_mac_truncation_and_bad_args),
     cmocka_unit_test(test_crypto_hmac_rfc4231),
     cmocka_unit_test(test_crypto_kdf_rfc8009),
