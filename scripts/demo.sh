@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# The demo: installs what is missing, builds mtcsec, and runs a full key
-# establishment in one process, direct and then through a relay, printing
-# every message with its size.
+# The demo: installs what is missing, builds mtcsec, runs a full key
+# establishment in one process (the library alone), then the real programs
+# on loopback: mtcsd, two simulated devices, a relay and a UE.  The UE gets
+# a key directly from device 1 and through the relay from device 2, reads
+# and commands over the direct channel, and keeps talking to device 1 after
+# mtcsd is stopped.  Everything it starts is stopped at exit and its
+# temporary directory removed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -15,4 +19,130 @@ if ! { cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DMTCSEC_BUILD_TESTS=OFF &&
   echo "demo: the build failed; the whole log is $B/build.log" >&2
   exit 1
 fi
-"$B/examples/mtcsec-example"
+
+BABS=$(cd "$B" && pwd)
+MTCSEC_BIN=$BABS/apps/mtcsec
+MTCSD_BIN=$BABS/apps/mtcsd
+for p in "$MTCSEC_BIN" "$MTCSD_BIN"; do
+  [ -x "$p" ] || { echo "demo: $p was not built (see $B/build.log)" >&2; exit 1; }
+done
+
+section() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+run() {
+  printf '\033[2m$ mtcsec %s\033[0m\n' "$*"
+  timeout 30 "$MTCSEC_BIN" "$@"
+}
+
+section "1. The library alone: four roles wired in one process"
+"$BABS/examples/mtcsec-example"
+
+# ------------------------------------------------------------------ setup
+W=$(mktemp -d "${TMPDIR:-/tmp}/mtcsec-demo.XXXXXX")
+PIDS=()
+cleanup() {
+  local rc=$? p
+  set +e
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+  rm -rf "$W"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+export MTCSEC_DIR=$W/state
+
+# Four consecutive free loopback ports: mtcsd, device 1, device 2, relay.
+BASE=$(python3 - <<'PY'
+import random, socket
+for _ in range(500):
+    base = random.randint(20000, 60000)
+    socks, ok = [], True
+    for p in range(base, base + 4):
+        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            s = socket.socket(socket.AF_INET, kind)
+            socks.append(s)
+            try:
+                s.bind(("127.0.0.1", p))
+            except OSError:
+                ok = False
+    for s in socks:
+        s.close()
+    if ok:
+        print(base)
+        break
+PY
+)
+SRV=127.0.0.1:$BASE
+DEV1_ADDR=127.0.0.1:$((BASE + 1))
+DEV2_ADDR=127.0.0.1:$((BASE + 2))
+GW_ADDR=127.0.0.1:$((BASE + 3))
+DEV1=02000000000000d1
+DEV2=02000000000000d2
+UE=0e00000000000042
+GW=6700000000000001
+
+section "2. Provisioning (a fresh state directory)"
+run init "$MTCSEC_DIR" --listen "$SRV" >"$W/init.out"
+head -n 1 "$W/init.out"
+sed -i 's/^metrics_listen *=.*/metrics_listen =/' "$MTCSEC_DIR/mtcsd.conf"
+run device add $DEV1 --label "greenhouse sensor" >/dev/null
+run device add $DEV2 --label "shed actuator" >/dev/null
+run ue add $UE >/dev/null
+run gw add $GW >/dev/null
+run grant $UE $DEV1 --perms read,write,actuate --lifetime 1h
+run grant $UE $DEV2 --perms read
+run relay allow $GW $DEV2
+
+section "3. Starting mtcsd, two devices and a relay in the background"
+"$MTCSD_BIN" -c "$MTCSEC_DIR/mtcsd.conf" >"$W/mtcsd.log" 2>&1 &
+MTCSD_PID=$!
+PIDS+=("$MTCSD_PID")
+"$MTCSEC_BIN" device run $DEV1 --listen "$DEV1_ADDR" >"$W/dev1.log" 2>&1 &
+PIDS+=("$!")
+"$MTCSEC_BIN" device run $DEV2 --listen "$DEV2_ADDR" >"$W/dev2.log" 2>&1 &
+PIDS+=("$!")
+"$MTCSEC_BIN" gw run $GW --map "$GW_ADDR=$DEV2_ADDR" --trace >"$W/gw.trace" \
+  2>"$W/gw.log" &
+PIDS+=("$!")
+for _ in $(seq 100); do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$BASE") 2>/dev/null &&
+     [ -f "$MTCSEC_DIR/devices/$DEV1.addr" ] &&
+     [ -f "$MTCSEC_DIR/devices/$DEV2.addr" ] && grep -q relay "$W/gw.trace"; then
+    break
+  fi
+  sleep 0.1
+done
+echo "mtcsd on $SRV (TLS 1.3); device 1 on $DEV1_ADDR; device 2 on $DEV2_ADDR"
+echo "behind relay $GW on $GW_ADDR (udp)"
+
+section "4. UE and device 1, direct: M0 M1 | M2 M3 over TLS | M4, then a record"
+run ue get $DEV1 temperature --device-addr "$DEV1_ADDR" --trace
+
+section "5. UE and device 2 through the relay (6 messages on the device link)"
+run ue get $DEV2 humidity --via "$GW_ADDR" --trace
+echo "the relay's trace of the same exchange (its clock started with it):"
+grep -E ' (UE|GW|MTCd) +-> ' "$W/gw.trace"
+
+section "6. Commands to device 1 over the direct channel, with the kept key"
+run ue put $DEV1 interval 30 --device-addr "$DEV1_ADDR" --trace
+run ue put $DEV1 led on --actuate --device-addr "$DEV1_ADDR"
+
+section "7. mtcsd stops; the UE still reads from device 1 with its key"
+kill -TERM "$MTCSD_PID"
+wait "$MTCSD_PID" 2>/dev/null || true
+if (exec 3<>"/dev/tcp/127.0.0.1/$BASE") 2>/dev/null; then
+  echo "demo: mtcsd is still listening" >&2
+  exit 1
+fi
+echo "mtcsd stopped: nothing listens on $SRV any more"
+run ue get $DEV1 temperature --device-addr "$DEV1_ADDR" --trace
+run ue get $DEV1 led --device-addr "$DEV1_ADDR"
+
+section "8. What the server issued (read from its database)"
+run sessions
+
+section "What the devices logged"
+grep -h -E 'event=(established|request)' "$W/dev1.log" "$W/dev2.log" |
+  grep -v 'perms=0x' | sed -E 's/^ts=[^ ]+ //' | head -n 8
+
+printf '\ndemo: done; stopping everything and removing %s\n' "$W"
