@@ -75,6 +75,8 @@ static const mtcsec_dev_callbacks CB = {persist, NULL};
 
 /* The device context lives in .bss: its size is the RAM figure. */
 static mtcsec_dev dev;
+/* One live DMKey: the per-session RAM figure. */
+static mtcsec_dev_session sessions[1];
 
 static size_t rx(uint8_t *buf) {
   size_t i, n = radio_rx_len;
@@ -105,6 +107,8 @@ int main(void) {
 
   mtcsec_dev_config_default(&cfg);
   cfg.pskey = psk;
+  cfg.sessions = sessions;
+  cfg.nsessions = 1;
   if (mtcsec_dev_init(&dev, &cfg, &STUB, &CB, NULL) != 0) {
     return 1;
   }

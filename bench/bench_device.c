@@ -94,6 +94,9 @@ int bench_dev_init(mtcsec_dev *d, const mtcsec_dev_config *cfg,
   return mtcsec_dev_init(d, cfg, crypto, &DEV_CB, NULL);
 }
 
+/* Session storage of the devices A, B and C (one live DMKey each). */
+static mtcsec_dev_session sess_a[1], sess_b[1], sess_c[1];
+
 /* ------------------------------------------------------------- setup */
 
 static void dev_config(mtcsec_dev_config *cfg, uint8_t suite,
@@ -126,6 +129,8 @@ static void record_exchanges(exch *ex, size_t n, uint8_t suite,
   int rv;
 
   dev_config(&dcfg, suite, psk);
+  dcfg.sessions = sess_a;
+  dcfg.nsessions = 1;
   rv = mtcsec_dev_init(&a, &dcfg, c, &DEV_CB, NULL);
   BENCH_CHECK(rv == 0, "mtcsec_dev_init (A)", rv);
   rv = mtcsec_store_mem_new(&store, NULL);
@@ -264,6 +269,8 @@ int main(int argc, char **argv) {
 
   /* Device B replays them: exchange 0 warms up, 1..n are measured. */
   dev_config(&cfg, (uint8_t)suite, psk);
+  cfg.sessions = sess_b;
+  cfg.nsessions = 1;
   rv = mtcsec_dev_init(&b, &cfg, &dc, &DEV_CB, NULL);
   BENCH_CHECK(rv == 0, "mtcsec_dev_init (B)", rv);
   established = 0;
@@ -289,6 +296,8 @@ int main(int argc, char **argv) {
   BENCH_CHECK(established == (int)n + 1, "every exchange established",
               MTCSEC_ERR_INVALID_STATE);
   /* One boot-time init on a third device, same provider (warm). */
+  cfg.sessions = sess_c;
+  cfg.nsessions = 1;
   rv = bench_dev_init(&c, &cfg, &dc);
   BENCH_CHECK(rv == 0, "mtcsec_dev_init (C)", rv);
 

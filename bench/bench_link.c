@@ -55,6 +55,7 @@ typedef struct world {
   mtcsec_srv *srv;
   mtcsec_ue *ue;
   mtcsec_dev dev;
+  mtcsec_dev_session sess[2];
   mtcsec_gw gw;
   mtcsec_tstamp now;
 } world;
@@ -78,6 +79,8 @@ static void world_init(world *w, const mtcsec_crypto *c, uint8_t suite) {
   bench_dev_id(dcfg.mtcd_id, 0xa1);
   memcpy(dcfg.mtcs_id, BENCH_SRV, MTCSEC_ID_LEN);
   dcfg.pskey = psk;
+  dcfg.sessions = w->sess;
+  dcfg.nsessions = 2;
   dcfg.m0_interval = 0;
   rv = mtcsec_dev_init(&w->dev, &dcfg, c, &DEV_CB, NULL);
   BENCH_CHECK(rv == 0, "mtcsec_dev_init", rv);

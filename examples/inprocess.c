@@ -66,6 +66,7 @@ typedef struct world {
   mtcsec_srv *srv;
   mtcsec_ue *ue;
   mtcsec_dev dev;
+  mtcsec_dev_session dev_sessions[2]; /* the device's live DMKeys */
   mtcsec_dev_callbacks dev_cb;
   mtcsec_gw gw;
   uint64_t nonce_flash;
@@ -232,6 +233,8 @@ int main(void) {
   memcpy(dcfg.mtcs_id, SRV_ID, 8);
   dcfg.pskey = pskey;
   dcfg.m0_interval = 0;
+  dcfg.sessions = w.dev_sessions;
+  dcfg.nsessions = 2;
   CHECK("device",
         mtcsec_dev_init(&w.dev, &dcfg, &w.crypto, &dev_cb, &w.nonce_flash));
   mtcsec_zeroize(pskey, sizeof(pskey));

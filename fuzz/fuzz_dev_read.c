@@ -53,6 +53,8 @@ typedef struct harness {
   const mtcsec_crypto *c;
   mtcsec_dev d;
   mtcsec_dev snap;
+  mtcsec_dev_session sess[2];
+  mtcsec_dev_session sess_snap[2];
   mtcsec_dev_callbacks cb;
   uint8_t suite, keylen, miclen;
   uint8_t k_auth[32], k_dm[32];
@@ -116,9 +118,15 @@ static void events_foreign(void) {
   }
 }
 
-static void snap(void) { memcpy(&h.snap, &h.d, sizeof(h.d)); }
+static void snap(void) {
+  memcpy(&h.snap, &h.d, sizeof(h.d));
+  memcpy(h.sess_snap, h.sess, sizeof(h.sess));
+}
 
-static int unchanged(void) { return memcmp(&h.snap, &h.d, sizeof(h.d)) == 0; }
+static int unchanged(void) {
+  return memcmp(&h.snap, &h.d, sizeof(h.d)) == 0 &&
+         memcmp(h.sess_snap, h.sess, sizeof(h.sess)) == 0;
+}
 
 static void check_m1_out(const uint8_t *m1, size_t n) {
   mtcsec_hs hs;
@@ -457,6 +465,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memcpy(cfg.mtcd_id, FZ_MTCD_ID, 8);
   memcpy(cfg.mtcs_id, FZ_MTCS_ID, 8);
   cfg.pskey = FZ_PSKEY;
+  cfg.sessions = h.sess;
+  cfg.nsessions = 2;
   cfg.next_nonce = (conf & 0x40) ? UINT64_MAX - (b1 & 3) : b1;
   cfg.send_suites = (conf >> 2) & 1;
   cfg.retx_max = (uint8_t)((conf >> 4) & 3);

@@ -41,6 +41,7 @@ typedef struct dev_agent {
   int fd;
   int addr_written;
   mtcsec_dev dev;
+  mtcsec_dev_session sessions[2]; /* live DMKeys */
   agent_peers peers;
   /* The application (docs/AGENTS.md). */
   char name[AGENT_NAME_MAX + 1];
@@ -480,6 +481,8 @@ static int dev_setup(dev_agent *a, const char *idhex, const char *file,
     return CLI_CONFIG;
   }
   cfg.pskey = pskey;
+  cfg.sessions = a->sessions;
+  cfg.nsessions = sizeof(a->sessions) / sizeof(a->sessions[0]);
   cfg.log = app_log_hook;
   rv = mtcsec_dev_init(&a->dev, &cfg, crypto, cb, a);
   mtcsec_zeroize(pskey, sizeof(pskey));

@@ -18,10 +18,6 @@
 #ifndef MTCSEC_DEV_MAX_INFO
 #  define MTCSEC_DEV_MAX_INFO 48
 #endif
-/** DMKeys (sessions) a device keeps at once. */
-#ifndef MTCSEC_DEV_MAX_SESSIONS
-#  define MTCSEC_DEV_MAX_SESSIONS 2
-#endif
 
 #if MTCSEC_CFG_MAX_KEY_LEN != 16 && MTCSEC_CFG_MAX_KEY_LEN != 32
 #  error "MTCSEC_CFG_MAX_KEY_LEN must be 16 or 32"
@@ -31,9 +27,6 @@
 #endif
 #if MTCSEC_DEV_MAX_INFO < 16 || MTCSEC_DEV_MAX_INFO > 255
 #  error "MTCSEC_DEV_MAX_INFO must be 16..255"
-#endif
-#if MTCSEC_DEV_MAX_SESSIONS < 1 || MTCSEC_DEV_MAX_SESSIONS > 64
-#  error "MTCSEC_DEV_MAX_SESSIONS must be 1..64"
 #endif
 
 #endif /* MTCSEC_CONFIG_H */

@@ -21,6 +21,15 @@
 extern "C" {
 #endif
 
+/** One live DMKey (private). */
+typedef struct mtcsec_dev_session {
+  uint8_t in_use;
+  uint8_t perms;
+  uint8_t ueid[MTCSEC_ID_LEN];
+  uint8_t mtcd_nonce[MTCSEC_NONCE_LEN];
+  mtcsec_chan chan;
+} mtcsec_dev_session;
+
 typedef struct mtcsec_dev_config {
   uint8_t suite;
   uint8_t mtcd_id[MTCSEC_ID_LEN];
@@ -38,6 +47,13 @@ typedef struct mtcsec_dev_config {
   uint8_t retx_max;
   /** Advertise the supported suites (SUITES TLV) in MTCdInfo. */
   uint8_t send_suites;
+  /** Storage for the live DMKeys (at least 1, at most 255), owned by the
+   *  caller and kept apart from the device context so that the context
+   *  stays small; it must outlive the device.  A new DMKey replaces the
+   *  one with the same KEY_ID, else a free slot, else the one that expires
+   *  first. */
+  mtcsec_dev_session *sessions;
+  size_t nsessions;
   mtcsec_log_fn log;
 } mtcsec_dev_config;
 
@@ -73,25 +89,16 @@ typedef struct mtcsec_dev_callbacks {
 
 /** One pending exchange (private). */
 typedef struct mtcsec_dev_pending {
-  uint8_t state;   /* 0 free, 1 M1 to send, 2 waiting for M4 */
-  uint8_t retries; /* resends so far */
+  mtcsec_tstamp deadline;
+  uint64_t peer;
+  uint32_t timeout; /* current backoff base, ms */
+  uint8_t state;    /* 0 free, 1 M1 to send, 2 waiting for M4 */
+  uint8_t retries;  /* resends so far */
   uint8_t info_len;
   uint8_t ueid[MTCSEC_ID_LEN];
   uint8_t nonce[MTCSEC_NONCE_LEN];
   uint8_t info[MTCSEC_DEV_MAX_INFO];
-  uint64_t peer;
-  mtcsec_tstamp deadline;
-  mtcsec_tstamp timeout; /* current backoff base */
 } mtcsec_dev_pending;
-
-/** One live DMKey (private). */
-typedef struct mtcsec_dev_session {
-  uint8_t in_use;
-  uint8_t perms;
-  uint8_t ueid[MTCSEC_ID_LEN];
-  uint8_t mtcd_nonce[MTCSEC_NONCE_LEN];
-  mtcsec_chan chan;
-} mtcsec_dev_session;
 
 /** The device.  Fields are private; the struct is visible for sizing. */
 typedef struct mtcsec_dev {
@@ -99,31 +106,34 @@ typedef struct mtcsec_dev {
   const mtcsec_dev_callbacks *cb;
   void *user_data;
   mtcsec_log_fn log;
+  mtcsec_dev_session *sessions; /* the caller's, nsessions of them */
   uint64_t next_nonce;
-  mtcsec_tstamp m0_interval, retx_timeout, last_m1;
-  uint8_t suite, keylen, miclen, retx_max, send_suites, have_last_m1;
-  uint8_t status_present, battery;
+  mtcsec_tstamp last_m1;
+  uint32_t m0_interval, retx_timeout; /* ms */
   int32_t lat, lon;
+  uint8_t nsessions, suite, keylen, miclen, retx_max, send_suites;
+  uint8_t have_last_m1, status_present, battery;
   uint8_t mtcd_id[MTCSEC_ID_LEN];
   uint8_t mtcs_id[MTCSEC_ID_LEN];
   uint8_t k_auth[MTCSEC_CFG_MAX_KEY_LEN];
   uint8_t k_dm[MTCSEC_CFG_MAX_KEY_LEN];
   mtcsec_dev_pending pending[MTCSEC_DEV_MAX_PENDING];
-  mtcsec_dev_session sessions[MTCSEC_DEV_MAX_SESSIONS];
 } mtcsec_dev;
 
 /**
  * Initializes d.  cfg and pskey are read during the call only; crypto, cb
- * and user_data must outlive d.  Returns 0, INVALID_ARGUMENT (NULL, no
- * persist_nonce, unsupported suite) or the provider's error.  A counter
+ * user_data and cfg->sessions must outlive d; the sessions are cleared.
+ * m0_interval and retx_timeout are capped at UINT32_MAX ms.  Returns 0,
+ * INVALID_ARGUMENT (NULL, no persist_nonce, unsupported suite, no session
+ * storage or more than 255 sessions) or the provider's error.  A counter
  * that is already exhausted (UINT64_MAX) is accepted; every exchange then
  * fails with MTCSEC_ERR_EXHAUSTED.
  */
 int mtcsec_dev_init(mtcsec_dev *d, const mtcsec_dev_config *cfg,
-                    const mtcsec_crypto *crypto,
-                    const mtcsec_dev_callbacks *cb, void *user_data);
+                    const mtcsec_crypto *crypto, const mtcsec_dev_callbacks *cb,
+                    void *user_data);
 
-/** Zeroizes d (keys, sessions).  d may be NULL. */
+/** Zeroizes d and its sessions (keys included).  d may be NULL. */
 void mtcsec_dev_deinit(mtcsec_dev *d);
 
 /** Status TLVs that go into the next MTCdInfo; pass has_* = 0 to omit. */
@@ -199,8 +209,8 @@ mtcsec_ssize mtcsec_dev_seal(mtcsec_dev *d, uint16_t key_id, uint8_t *dest,
  * key_id is live at now and its PERMS include every bit of `required`,
  * MTCSEC_ERR_FORBIDDEN if not, NOT_FOUND or EXPIRED.
  */
-int mtcsec_dev_authorize(const mtcsec_dev *d, uint16_t key_id,
-                         uint8_t required, mtcsec_tstamp now);
+int mtcsec_dev_authorize(const mtcsec_dev *d, uint16_t key_id, uint8_t required,
+                         mtcsec_tstamp now);
 
 /** The nonce the next M1 will carry (for tests and diagnostics). */
 uint64_t mtcsec_dev_next_nonce(const mtcsec_dev *d);

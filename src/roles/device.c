@@ -42,13 +42,15 @@ static void dev_emit(mtcsec_dev *d, mtcsec_dev_event_type type,
 }
 
 int mtcsec_dev_init(mtcsec_dev *d, const mtcsec_dev_config *cfg,
-                    const mtcsec_crypto *crypto,
-                    const mtcsec_dev_callbacks *cb, void *user_data) {
+                    const mtcsec_crypto *crypto, const mtcsec_dev_callbacks *cb,
+                    void *user_data) {
   const mtcsec_suite_params *sp;
   int rv;
 
   if (d == NULL || cfg == NULL || crypto == NULL || crypto->ops == NULL ||
-      cb == NULL || cb->persist_nonce == NULL || cfg->pskey == NULL) {
+      cb == NULL || cb->persist_nonce == NULL || cfg->pskey == NULL ||
+      cfg->sessions == NULL || cfg->nsessions == 0 ||
+      cfg->nsessions > UINT8_MAX) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
   sp = mtcsec_suite_get(cfg->suite);
@@ -67,8 +69,13 @@ int mtcsec_dev_init(mtcsec_dev *d, const mtcsec_dev_config *cfg,
   d->user_data = user_data;
   d->log = cfg->log;
   d->next_nonce = cfg->next_nonce;
-  d->m0_interval = cfg->m0_interval;
-  d->retx_timeout = cfg->retx_timeout;
+  d->m0_interval =
+    cfg->m0_interval > UINT32_MAX ? UINT32_MAX : (uint32_t)cfg->m0_interval;
+  d->retx_timeout =
+    cfg->retx_timeout > UINT32_MAX ? UINT32_MAX : (uint32_t)cfg->retx_timeout;
+  d->sessions = cfg->sessions;
+  d->nsessions = (uint8_t)cfg->nsessions;
+  memset(d->sessions, 0, cfg->nsessions * sizeof(*d->sessions));
   d->retx_max = cfg->retx_max;
   d->send_suites = cfg->send_suites ? 1 : 0;
   d->suite = cfg->suite;
@@ -81,6 +88,9 @@ int mtcsec_dev_init(mtcsec_dev *d, const mtcsec_dev_config *cfg,
 
 void mtcsec_dev_deinit(mtcsec_dev *d) {
   if (d != NULL) {
+    if (d->sessions != NULL) {
+      mtcsec_zeroize(d->sessions, (size_t)d->nsessions * sizeof(*d->sessions));
+    }
     mtcsec_zeroize(d, sizeof(*d));
   }
 }
@@ -197,7 +207,7 @@ int mtcsec_dev_start(mtcsec_dev *d, const uint8_t ueid[MTCSEC_ID_LEN],
 
 static mtcsec_dev_session *dev_session(mtcsec_dev *d, uint16_t key_id) {
   size_t i;
-  for (i = 0; i < MTCSEC_DEV_MAX_SESSIONS; i++) {
+  for (i = 0; i < d->nsessions; i++) {
     if (d->sessions[i].in_use && d->sessions[i].chan.key_id == key_id) {
       return &d->sessions[i];
     }
@@ -209,12 +219,12 @@ static mtcsec_dev_session *dev_session(mtcsec_dev *d, uint16_t key_id) {
  * one that expires first. */
 static size_t dev_session_slot(const mtcsec_dev *d, uint16_t key_id) {
   size_t i, best = 0;
-  for (i = 0; i < MTCSEC_DEV_MAX_SESSIONS; i++) {
+  for (i = 0; i < d->nsessions; i++) {
     if (d->sessions[i].in_use && d->sessions[i].chan.key_id == key_id) {
       return i;
     }
   }
-  for (i = 0; i < MTCSEC_DEV_MAX_SESSIONS; i++) {
+  for (i = 0; i < d->nsessions; i++) {
     if (!d->sessions[i].in_use) {
       return i;
     }
@@ -250,8 +260,8 @@ static int dev_handle_m4(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
    * those of our M1. */
   for (i = 0; i < MTCSEC_DEV_MAX_PENDING; i++) {
     mtcsec_dev_pending *c = &d->pending[i];
-    int released = c->state == PEND_WAIT ||
-                   (c->state == PEND_SEND && c->retries > 0);
+    int released =
+      c->state == PEND_WAIT || (c->state == PEND_SEND && c->retries > 0);
     if (released && m4.suite == d->suite &&
         memcmp(m4.id_a, d->mtcs_id, MTCSEC_ID_LEN) == 0 &&
         memcmp(m4.id_b, d->mtcd_id, MTCSEC_ID_LEN) == 0 &&
@@ -263,8 +273,8 @@ static int dev_handle_m4(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
   if (p == NULL) {
     return MTCSEC_ERR_UNEXPECTED;
   }
-  rv = mtcsec_m4_verify(&m4, d->crypto, d->k_auth, p->nonce, p->info,
-                        p->info_len);
+  rv =
+    mtcsec_m4_verify(&m4, d->crypto, d->k_auth, p->nonce, p->info, p->info_len);
   if (rv != 0) {
     MTCSEC_LOG(d->log, d->user_data, MTCSEC_LOG_WARN,
                "event=m4_rejected err=%s", mtcsec_errname(rv));
@@ -274,15 +284,15 @@ static int dev_handle_m4(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
   if (rv != 0) {
     return rv; /* cannot happen: hs_decode checked it */
   }
-  rv = mtcsec_derive_dmkey(d->crypto, d->suite, d->k_dm, d->mtcd_id,
-                           d->mtcs_id, p->nonce, m4.nonce, p->ueid, dmkey);
+  rv = mtcsec_derive_dmkey(d->crypto, d->suite, d->k_dm, d->mtcd_id, d->mtcs_id,
+                           p->nonce, m4.nonce, p->ueid, dmkey);
   if (rv != 0) {
     goto cleanup;
   }
   /* Counted from the acceptance of M4 (section 3, LIFETIME). */
   expiry = (uint64_t)si.lifetime * 1000u;
-  expiry = now > MTCSEC_TSTAMP_NEVER - expiry ? MTCSEC_TSTAMP_NEVER
-                                              : now + expiry;
+  expiry =
+    now > MTCSEC_TSTAMP_NEVER - expiry ? MTCSEC_TSTAMP_NEVER : now + expiry;
   s = &d->sessions[dev_session_slot(d, si.key_id)];
   dev_session_erase(s);
   rv = mtcsec_chan_init(&s->chan, d->crypto, d->suite, MTCSEC_CHAN_DEVICE,
@@ -307,8 +317,7 @@ cleanup:
   return rv;
 }
 
-static int dev_handle_revoke(mtcsec_dev *d, const uint8_t *pkt,
-                             size_t pktlen) {
+static int dev_handle_revoke(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen) {
   mtcsec_revoke r;
   mtcsec_dev_session *s;
   uint8_t ueid[MTCSEC_ID_LEN];
@@ -328,15 +337,14 @@ static int dev_handle_revoke(mtcsec_dev *d, const uint8_t *pkt,
     return rv;
   }
   s = dev_session(d, r.key_id);
-  if (s == NULL ||
-      memcmp(s->mtcd_nonce, r.mtcd_nonce, MTCSEC_NONCE_LEN) != 0) {
+  if (s == NULL || memcmp(s->mtcd_nonce, r.mtcd_nonce, MTCSEC_NONCE_LEN) != 0) {
     return MTCSEC_ERR_NOT_FOUND; /* section 7: ignored */
   }
   key_id = r.key_id;
   memcpy(ueid, s->ueid, MTCSEC_ID_LEN);
   dev_session_erase(s);
-  MTCSEC_LOG(d->log, d->user_data, MTCSEC_LOG_INFO,
-             "event=revoked key_id=%u", (unsigned)key_id);
+  MTCSEC_LOG(d->log, d->user_data, MTCSEC_LOG_INFO, "event=revoked key_id=%u",
+             (unsigned)key_id);
   dev_emit(d, MTCSEC_DEV_EV_REVOKED, ueid, key_id, 0, 0);
   return 0;
 }
@@ -356,8 +364,7 @@ int mtcsec_dev_read(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
     if (rv != 0) {
       return rv;
     }
-    return dev_begin(d, m0.ueid, peer, 1, m0.req_perms, m0.hops, m0.nhops,
-                     now);
+    return dev_begin(d, m0.ueid, peer, 1, m0.req_perms, m0.hops, m0.nhops, now);
   case MTCSEC_MSG_M4:
     return dev_handle_m4(d, pkt, pktlen, now);
   case MTCSEC_MSG_REVOKE:
@@ -429,7 +436,7 @@ mtcsec_tstamp mtcsec_dev_get_expiry(const mtcsec_dev *d) {
       t = d->pending[i].deadline;
     }
   }
-  for (i = 0; i < MTCSEC_DEV_MAX_SESSIONS; i++) {
+  for (i = 0; i < d->nsessions; i++) {
     if (d->sessions[i].in_use && d->sessions[i].chan.expiry < t) {
       t = d->sessions[i].chan.expiry;
     }
@@ -460,7 +467,7 @@ int mtcsec_dev_handle_expiry(mtcsec_dev *d, mtcsec_tstamp now) {
       dev_emit(d, MTCSEC_DEV_EV_GAVE_UP, ueid, 0, 0, 0);
     }
   }
-  for (i = 0; i < MTCSEC_DEV_MAX_SESSIONS; i++) {
+  for (i = 0; i < d->nsessions; i++) {
     mtcsec_dev_session *s = &d->sessions[i];
     if (s->in_use && now >= s->chan.expiry) {
       uint8_t ueid[MTCSEC_ID_LEN];
@@ -533,13 +540,13 @@ mtcsec_ssize mtcsec_dev_seal(mtcsec_dev *d, uint16_t key_id, uint8_t *dest,
   return n;
 }
 
-int mtcsec_dev_authorize(const mtcsec_dev *d, uint16_t key_id,
-                         uint8_t required, mtcsec_tstamp now) {
+int mtcsec_dev_authorize(const mtcsec_dev *d, uint16_t key_id, uint8_t required,
+                         mtcsec_tstamp now) {
   size_t i;
   if (d == NULL) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
-  for (i = 0; i < MTCSEC_DEV_MAX_SESSIONS; i++) {
+  for (i = 0; i < d->nsessions; i++) {
     const mtcsec_dev_session *s = &d->sessions[i];
     if (!s->in_use || s->chan.key_id != key_id) {
       continue;

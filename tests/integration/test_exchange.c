@@ -82,6 +82,7 @@ typedef struct world {
   mtcsec_store_mem *store;
   mtcsec_srv *srv;
   mtcsec_dev dev;
+  mtcsec_dev_session sess[2];
   mtcsec_dev_callbacks dcb;
   mtcsec_gw gw;
   uint8_t suite;
@@ -147,6 +148,8 @@ static void world_init(world *w, uint8_t suite, const uint8_t *psk,
   dcfg.pskey = psk;
   dcfg.next_nonce = next_nonce;
   dcfg.m0_interval = 0;
+  dcfg.sessions = w->sess;
+  dcfg.nsessions = 2;
   w->dcb.persist_nonce = persist;
   w->dcb.on_event = dev_event;
   assert_int_equal(mtcsec_dev_init(&w->dev, &dcfg, w->c, &w->dcb, w), 0);

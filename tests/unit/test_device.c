@@ -28,6 +28,7 @@ typedef struct fx {
   const mtcsec_crypto *c;
   mtcsec_dev_callbacks cb;
   mtcsec_dev dev;
+  mtcsec_dev_session sess[2];
   uint8_t suite;
   uint8_t k_auth[32], k_dm[32];
   /* callback record */
@@ -70,10 +71,12 @@ static void fx_init(fx *f, uint8_t suite, uint64_t next_nonce) {
   cfg.m0_interval = 100;
   cfg.retx_timeout = 1000;
   cfg.retx_max = 2;
+  cfg.sessions = f->sess;
+  cfg.nsessions = 2;
   assert_int_equal(mtcsec_dev_init(&f->dev, &cfg, f->c, &f->cb, f), 0);
-  assert_int_equal(mtcsec_derive_device_keys(f->c, suite, PSK, DEV, SRV,
-                                             f->k_auth, f->k_dm),
-                   0);
+  assert_int_equal(
+    mtcsec_derive_device_keys(f->c, suite, PSK, DEV, SRV, f->k_auth, f->k_dm),
+    0);
 }
 
 static size_t m0(uint8_t *out, const uint8_t *ueid, uint8_t perms,
@@ -85,9 +88,9 @@ static size_t m0(uint8_t *out, const uint8_t *ueid, uint8_t perms,
 
 /* Plays the MTCs: M4 answering the M1 in m1 (as the server would). */
 static size_t server_m4(fx *f, const uint8_t *m1, size_t m1len,
-                        const uint8_t snonce[8], uint16_t key_id,
-                        uint8_t perms, uint32_t lifetime, uint8_t *out,
-                        size_t outlen, uint8_t *dmkey) {
+                        const uint8_t snonce[8], uint16_t key_id, uint8_t perms,
+                        uint32_t lifetime, uint8_t *out, size_t outlen,
+                        uint8_t *dmkey) {
   mtcsec_hs hs;
   mtcsec_sinfo si;
   mtcsec_m4_fields m4;
@@ -145,8 +148,7 @@ static void test_device_m0_gives_m1_after_persisting(void **state) {
   fx_init(&f, 1, 7);
   /* Nothing to send before M0. */
   assert_int_equal(mtcsec_dev_write(&f.dev, m1, sizeof(m1), &peer, 0), 0);
-  assert_int_equal(mtcsec_dev_read(&f.dev, msg, m0(msg, UE, 3, NULL, 0), 5,
-                                   0),
+  assert_int_equal(mtcsec_dev_read(&f.dev, msg, m0(msg, UE, 3, NULL, 0), 5, 0),
                    0);
   /* The counter is durable before the M1 exists. */
   assert_int_equal(f.persist_calls, 1);
@@ -176,14 +178,12 @@ static void test_device_persist_failure_spends_nothing(void **state) {
   fx_init(&f, 1, 7);
   f.persist_fail = 1;
   memcpy(&before, &f.dev, sizeof(before));
-  assert_int_equal(mtcsec_dev_read(&f.dev, msg, m0(msg, UE, 3, NULL, 0), 5,
-                                   0),
+  assert_int_equal(mtcsec_dev_read(&f.dev, msg, m0(msg, UE, 3, NULL, 0), 5, 0),
                    MTCSEC_ERR_CALLBACK);
   assert_memory_equal(&before, &f.dev, sizeof(before));
   assert_int_equal(mtcsec_dev_write(&f.dev, m1, sizeof(m1), &peer, 0), 0);
   f.persist_fail = 0;
-  assert_int_equal(mtcsec_dev_read(&f.dev, msg, m0(msg, UE, 3, NULL, 0), 5,
-                                   0),
+  assert_int_equal(mtcsec_dev_read(&f.dev, msg, m0(msg, UE, 3, NULL, 0), 5, 0),
                    0);
   assert_int_equal(f.persisted, 8);
 }
@@ -197,19 +197,18 @@ static void test_device_one_pending_and_rate_limit(void **state) {
   fx_init(&f, 1, 0);
   n = get_m1(&f, UE, 1, 0, m1, sizeof(m1));
   /* Default build: one pending exchange; a second M0 is ignored. */
-  assert_int_equal(mtcsec_dev_read(&f.dev, msg, m0(msg, UE2, 1, NULL, 0), 6,
-                                   200),
-                   MTCSEC_ERR_BUSY);
+  assert_int_equal(
+    mtcsec_dev_read(&f.dev, msg, m0(msg, UE2, 1, NULL, 0), 6, 200),
+    MTCSEC_ERR_BUSY);
   assert_int_equal(f.persist_calls, 1);
   n4 = server_m4(&f, m1, n, sn, 1, 1, 60, m4, sizeof(m4), NULL);
   assert_int_equal(mtcsec_dev_read(&f.dev, m4, n4, 77, 10), 0);
   /* Free again, but within m0_interval (100 ms) of the last M1. */
-  assert_int_equal(mtcsec_dev_read(&f.dev, msg, m0(msg, UE2, 1, NULL, 0), 6,
-                                   99),
-                   MTCSEC_ERR_RATE);
-  assert_int_equal(mtcsec_dev_read(&f.dev, msg, m0(msg, UE2, 1, NULL, 0), 6,
-                                   100),
-                   0);
+  assert_int_equal(
+    mtcsec_dev_read(&f.dev, msg, m0(msg, UE2, 1, NULL, 0), 6, 99),
+    MTCSEC_ERR_RATE);
+  assert_int_equal(
+    mtcsec_dev_read(&f.dev, msg, m0(msg, UE2, 1, NULL, 0), 6, 100), 0);
 }
 
 static void test_device_resends_same_m1_with_backoff(void **state) {
@@ -228,13 +227,11 @@ static void test_device_resends_same_m1_with_backoff(void **state) {
     assert_true(t >= now + base * 8 / 10);
     assert_true(t <= now + base * 12 / 10);
     assert_int_equal(mtcsec_dev_handle_expiry(&f.dev, t - 1), 0);
-    assert_int_equal(mtcsec_dev_write(&f.dev, again, sizeof(again), &peer,
-                                      t - 1),
-                     0);
+    assert_int_equal(
+      mtcsec_dev_write(&f.dev, again, sizeof(again), &peer, t - 1), 0);
     now = t;
     assert_int_equal(mtcsec_dev_handle_expiry(&f.dev, now), 0);
-    assert_int_equal(mtcsec_dev_write(&f.dev, again, sizeof(again), &peer,
-                                      now),
+    assert_int_equal(mtcsec_dev_write(&f.dev, again, sizeof(again), &peer, now),
                      (mtcsec_ssize)n);
     /* The same M1: same nonce, same bytes; no new nonce spent. */
     assert_memory_equal(again, m1, n);
@@ -247,8 +244,7 @@ static void test_device_resends_same_m1_with_backoff(void **state) {
   assert_int_equal(f.events[MTCSEC_DEV_EV_GAVE_UP], 1);
   assert_memory_equal(f.last.ueid, UE, 8);
   assert_int_equal(mtcsec_dev_get_expiry(&f.dev), MTCSEC_TSTAMP_NEVER);
-  assert_int_equal(mtcsec_dev_write(&f.dev, again, sizeof(again), &peer, t),
-                   0);
+  assert_int_equal(mtcsec_dev_write(&f.dev, again, sizeof(again), &peer, t), 0);
 }
 
 static void test_device_accepts_m4_and_talks(void **state) {
@@ -279,28 +275,24 @@ static void test_device_accepts_m4_and_talks(void **state) {
     assert_int_equal(mtcsec_chan_init(&ue, f.c, suite, MTCSEC_CHAN_UE, dmkey,
                                       0x0102, MTCSEC_TSTAMP_NEVER),
                      0);
-    r = mtcsec_chan_seal(&ue, rec, sizeof(rec), (const uint8_t *)"get", 3,
-                         60);
+    r = mtcsec_chan_seal(&ue, rec, sizeof(rec), (const uint8_t *)"get", 3, 60);
     assert_true(r > 0);
-    assert_int_equal(mtcsec_dev_open(&f.dev, pt, sizeof(pt), rec, (size_t)r,
-                                     60, &info),
-                     3);
+    assert_int_equal(
+      mtcsec_dev_open(&f.dev, pt, sizeof(pt), rec, (size_t)r, 60, &info), 3);
     assert_int_equal(info.key_id, 0x0102);
     assert_int_equal(info.perms, 3);
     assert_memory_equal(info.ueid, UE, 8);
-    assert_int_equal(mtcsec_dev_authorize(&f.dev, 0x0102, MTCSEC_PERM_READ,
-                                          60),
+    assert_int_equal(mtcsec_dev_authorize(&f.dev, 0x0102, MTCSEC_PERM_READ, 60),
                      0);
-    assert_int_equal(mtcsec_dev_authorize(&f.dev, 0x0102,
-                                          MTCSEC_PERM_ACTUATE, 60),
-                     MTCSEC_ERR_FORBIDDEN);
+    assert_int_equal(
+      mtcsec_dev_authorize(&f.dev, 0x0102, MTCSEC_PERM_ACTUATE, 60),
+      MTCSEC_ERR_FORBIDDEN);
     assert_int_equal(mtcsec_dev_authorize(&f.dev, 9, MTCSEC_PERM_READ, 60),
                      MTCSEC_ERR_NOT_FOUND);
     r = mtcsec_dev_seal(&f.dev, 0x0102, rec, sizeof(rec),
                         (const uint8_t *)"21.5", 4, 61);
     assert_true(r > 0);
-    assert_int_equal(mtcsec_chan_open(&ue, pt, sizeof(pt), rec, (size_t)r,
-                                      61),
+    assert_int_equal(mtcsec_chan_open(&ue, pt, sizeof(pt), rec, (size_t)r, 61),
                      4);
     assert_memory_equal(pt, "21.5", 4);
     mtcsec_chan_deinit(&ue);
@@ -313,16 +305,19 @@ static void test_device_m4_bit_flips_change_nothing(void **state) {
   uint8_t m1[128], m4[128];
   const uint8_t sn[8] = {1, 2, 3, 4, 5, 6, 7, 8};
   mtcsec_dev before;
+  mtcsec_dev_session sess_before[2];
   size_t n, n4, i;
   (void)state;
   fx_init(&f, 1, 7);
   n = get_m1(&f, UE, 3, 0, m1, sizeof(m1));
   n4 = server_m4(&f, m1, n, sn, 1, 3, 60, m4, sizeof(m4), NULL);
   memcpy(&before, &f.dev, sizeof(before));
+  memcpy(sess_before, f.sess, sizeof(sess_before));
   for (i = 0; i < n4 * 8; i++) {
     m4[i / 8] ^= (uint8_t)(1u << (i % 8));
     assert_true(mtcsec_dev_read(&f.dev, m4, n4, 77, 10) < 0);
     assert_memory_equal(&before, &f.dev, sizeof(before));
+    assert_memory_equal(sess_before, f.sess, sizeof(sess_before));
     m4[i / 8] ^= (uint8_t)(1u << (i % 8));
   }
   for (i = 0; i < n4; i++) {
@@ -334,9 +329,11 @@ static void test_device_m4_bit_flips_change_nothing(void **state) {
   assert_int_equal(mtcsec_dev_read(&f.dev, m4, n4, 77, 10), 0);
   /* Its duplicate is ignored and changes nothing. */
   memcpy(&before, &f.dev, sizeof(before));
+  memcpy(sess_before, f.sess, sizeof(sess_before));
   assert_int_equal(mtcsec_dev_read(&f.dev, m4, n4, 77, 11),
                    MTCSEC_ERR_UNEXPECTED);
   assert_memory_equal(&before, &f.dev, sizeof(before));
+  assert_memory_equal(sess_before, f.sess, sizeof(sess_before));
   assert_int_equal(f.events[MTCSEC_DEV_EV_ESTABLISHED], 1);
 }
 
@@ -426,13 +423,13 @@ static void test_device_lifetime_expiry(void **state) {
   r = mtcsec_chan_seal(&ue, rec, sizeof(rec), pt, 1, 0);
   /* Lifetime 2 s from acceptance at t = 1000 ms. */
   assert_int_equal(mtcsec_dev_get_expiry(&f.dev), 3000);
-  assert_int_equal(mtcsec_dev_open(&f.dev, pt, sizeof(pt), rec, (size_t)r,
-                                   3000, NULL),
-                   MTCSEC_ERR_EXPIRED);
+  assert_int_equal(
+    mtcsec_dev_open(&f.dev, pt, sizeof(pt), rec, (size_t)r, 3000, NULL),
+    MTCSEC_ERR_EXPIRED);
   assert_int_equal(f.events[MTCSEC_DEV_EV_EXPIRED], 1);
-  assert_int_equal(mtcsec_dev_open(&f.dev, pt, sizeof(pt), rec, (size_t)r,
-                                   2000, NULL),
-                   MTCSEC_ERR_NOT_FOUND);
+  assert_int_equal(
+    mtcsec_dev_open(&f.dev, pt, sizeof(pt), rec, (size_t)r, 2000, NULL),
+    MTCSEC_ERR_NOT_FOUND);
   /* And through the timer, for a second key. */
   n = get_m1(&f, UE, 3, 5000, m1, sizeof(m1));
   n4 = server_m4(&f, m1, n, sn, 6, 3, 1, m4, sizeof(m4), NULL);
@@ -457,8 +454,7 @@ static void test_device_relayed_m0_puts_path(void **state) {
   (void)state;
   fx_init(&f, 1, 0);
   mtcsec_dev_set_status(&f.dev, 1, 80, 0, 0, 0);
-  assert_int_equal(mtcsec_dev_read(&f.dev, msg, m0(msg, UE, 1, hops, 2), 9,
-                                   0),
+  assert_int_equal(mtcsec_dev_read(&f.dev, msg, m0(msg, UE, 1, hops, 2), 9, 0),
                    0);
   n = mtcsec_dev_write(&f.dev, m1, sizeof(m1), &peer, 0);
   assert_true(n > 0);
@@ -495,8 +491,7 @@ static void test_device_too_many_hops_or_garbage(void **state) {
   msg[0] = 0x99;
   assert_int_equal(mtcsec_dev_read(&f.dev, msg, 46, 1, 0),
                    MTCSEC_ERR_UNSUPPORTED);
-  assert_int_equal(mtcsec_dev_read(&f.dev, msg, 0, 1, 0),
-                   MTCSEC_ERR_MALFORMED);
+  assert_int_equal(mtcsec_dev_read(&f.dev, msg, 0, 1, 0), MTCSEC_ERR_MALFORMED);
   assert_memory_equal(&before, &f.dev, sizeof(before));
   assert_int_equal(f.persist_calls, 0);
 }
@@ -506,34 +501,37 @@ static void test_device_nonce_exhaustion(void **state) {
   uint8_t msg[64];
   (void)state;
   fx_init(&f, 1, UINT64_MAX - 1);
-  assert_int_equal(mtcsec_dev_read(&f.dev, msg, m0(msg, UE, 1, NULL, 0), 1,
-                                   0),
+  assert_int_equal(mtcsec_dev_read(&f.dev, msg, m0(msg, UE, 1, NULL, 0), 1, 0),
                    0);
   assert_int_equal(f.persisted, UINT64_MAX);
   mtcsec_dev_deinit(&f.dev);
   fx_init(&f, 1, UINT64_MAX);
-  assert_int_equal(mtcsec_dev_read(&f.dev, msg, m0(msg, UE, 1, NULL, 0), 1,
-                                   0),
+  assert_int_equal(mtcsec_dev_read(&f.dev, msg, m0(msg, UE, 1, NULL, 0), 1, 0),
                    MTCSEC_ERR_EXHAUSTED);
 }
 
 static void test_device_deinit_zeroizes(void **state) {
   fx f;
-  uint8_t zero[sizeof(mtcsec_dev)];
+  uint8_t zero[sizeof(mtcsec_dev) + 2 * sizeof(mtcsec_dev_session)];
   (void)state;
   fx_init(&f, 3, 0);
+  memset(f.sess, 0x5a, sizeof(f.sess)); /* pretend key material */
   mtcsec_dev_deinit(&f.dev);
   memset(zero, 0, sizeof(zero));
   assert_memory_equal(&f.dev, zero, sizeof(zero));
+  assert_memory_equal(f.sess, zero, sizeof(f.sess));
 }
 
 static void test_device_init_arguments(void **state) {
   mtcsec_dev d;
+  mtcsec_dev_session sess[1];
   mtcsec_dev_config cfg;
   mtcsec_dev_callbacks cb = {NULL, NULL};
   (void)state;
   mtcsec_dev_config_default(&cfg);
   cfg.pskey = PSK;
+  cfg.sessions = sess;
+  cfg.nsessions = 1;
   assert_int_equal(mtcsec_dev_init(&d, &cfg, th_openssl(), &cb, NULL),
                    MTCSEC_ERR_INVALID_ARGUMENT);
   cb.persist_nonce = persist_cb;
@@ -544,6 +542,21 @@ static void test_device_init_arguments(void **state) {
   cfg.pskey = NULL;
   assert_int_equal(mtcsec_dev_init(&d, &cfg, th_openssl(), &cb, NULL),
                    MTCSEC_ERR_INVALID_ARGUMENT);
+  /* No session storage, or too much of it. */
+  cfg.pskey = PSK;
+  cfg.nsessions = 0;
+  assert_int_equal(mtcsec_dev_init(&d, &cfg, th_openssl(), &cb, NULL),
+                   MTCSEC_ERR_INVALID_ARGUMENT);
+  cfg.nsessions = 256;
+  assert_int_equal(mtcsec_dev_init(&d, &cfg, th_openssl(), &cb, NULL),
+                   MTCSEC_ERR_INVALID_ARGUMENT);
+  cfg.sessions = NULL;
+  cfg.nsessions = 1;
+  assert_int_equal(mtcsec_dev_init(&d, &cfg, th_openssl(), &cb, NULL),
+                   MTCSEC_ERR_INVALID_ARGUMENT);
+  cfg.sessions = sess;
+  assert_int_equal(mtcsec_dev_init(&d, &cfg, th_openssl(), &cb, NULL), 0);
+  mtcsec_dev_deinit(&d);
 }
 
 int main(void) {
