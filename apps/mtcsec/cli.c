@@ -27,6 +27,7 @@ static const cli_cmd commands[] = {
   {"revoke", cmd_revoke, "revoke a session; print its revocation message"},
   {"audit", cmd_audit, "show the audit log of admin actions"},
   {"3gpp", cmd_3gpp, "3GPP checkers: milenage|eia2|eea2|llc-fcs (JSON)"},
+  {"sub", cmd_sub, "add|list|show subscribers of the home proxy's AuC"},
 };
 
 static const char *dir_opt;

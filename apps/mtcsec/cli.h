@@ -42,6 +42,7 @@ int cmd_sessions(int argc, char **argv); /* sessions [DEVICE] */
 int cmd_revoke(int argc, char **argv);   /* revoke SESSION */
 int cmd_audit(int argc, char **argv);    /* audit */
 int cmd_3gpp(int argc, char **argv);     /* 3gpp milenage|eia2|eea2|llc-fcs */
+int cmd_sub(int argc, char **argv);      /* sub add|list|show (home proxy) */
 
 /* Agents (simulated field equipment), called from cmd_device/ue/gw. */
 int agent_device_run(int argc, char **argv);
