@@ -2,7 +2,7 @@
  * Shared helpers of the mtcsec programs (daemon, CLI, agents).  Not part of
  * the library: this is shell code (sockets, files, TLS, clocks, logs).
  *
- * Built as the static library mtcsec_app (apps/common/*.c).
+ * Built as the static library mtcsec_app (the .c files of apps/common).
  */
 #ifndef MTCSEC_APP_H
 #define MTCSEC_APP_H
@@ -44,8 +44,10 @@ int64_t app_unix_now(void);
 
 /**
  * Structured logs: one line per event, "ts=<RFC3339> level=<lvl>
- * prog=<name> <key=value ...>" on stderr (or a file).  Values with spaces
- * are quoted.  Never pass keys, MICs or DMKeys.
+ * prog=<name> <key=value ...>" on stderr (or a file).  The caller
+ * double-quotes values with spaces.  Lines from several threads never
+ * interleave; the level may change at any time from any thread.  Never
+ * pass keys, MICs or DMKeys.
  */
 void app_log_init(const char *prog, int level, FILE *out);
 void app_log_set_level(int level);
@@ -78,18 +80,32 @@ const char *app_config_get(const app_config *c, const char *key);
 /** Calls fn(key, value, line) for each entry in file order; stops and
  *  returns fn's nonzero value. */
 int app_config_foreach(const app_config *c,
-                       int (*fn)(void *ud, const char *key,
-                                 const char *value, int line),
+                       int (*fn)(void *ud, const char *key, const char *value,
+                                 int line),
                        void *ud);
+
+/** One key of mtcsd.conf (docs/OPERATIONS.md). */
+typedef struct app_conf_key {
+  const char *key;
+  const char *def; /* NULL: required, no default */
+  const char *help;
+} app_conf_key;
+
+/** The keys mtcsd.conf may hold, ending with a NULL key: the one table of
+ *  names, defaults and help that mtcsd and `mtcsec init` share. */
+extern const app_conf_key app_mtcsd_keys[];
+/** The entry of key, or NULL when mtcsd.conf has no such key. */
+const app_conf_key *app_mtcsd_key(const char *key);
 
 /* ---------------------------------------------------------------- TLS */
 
 /**
- * TLS 1.3 only, mutual X.509.  Server: certificate chain + key, client
+ * TLS 1.3 only, mutual X.509, no session resumption (every connection
+ * verifies the peer's chain).  Server: certificate chain + key, client
  * certificates required and verified against ca_file.  Client: its own
- * certificate + key, the server verified against ca_file (and, if
- * server_name is non-NULL, its name).  On error returns NULL with an
- * OpenSSL-derived sentence in err.
+ * certificate + key, the server verified against ca_file (to check its name
+ * too, call SSL_set1_host() on each SSL).  On error returns NULL with an
+ * OpenSSL-derived sentence naming the file in err.
  */
 SSL_CTX *app_tls_server_ctx(const char *cert_file, const char *key_file,
                             const char *ca_file, char *err, size_t errlen);
@@ -116,8 +132,8 @@ int app_tcp_connect(const char *addr, char *err, size_t errlen);
 int app_udp_bind(const char *addr, char *err, size_t errlen);
 /** Resolves "host:port" into a sockaddr (for sendto).  0 or -1. */
 struct sockaddr_storage;
-int app_resolve(const char *addr, struct sockaddr_storage *ss,
-                unsigned *sslen, char *err, size_t errlen);
+int app_resolve(const char *addr, struct sockaddr_storage *ss, unsigned *sslen,
+                char *err, size_t errlen);
 
 /* --------------------------------------------------------------- files */
 

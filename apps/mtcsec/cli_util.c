@@ -230,28 +230,6 @@ const char *cli_who(void) {
 
 /* --------------------------------------------------------- mtcsd.conf */
 
-const cli_conf_key cli_conf_keys[] = {
-  {"mtcs_id", NULL, "this server's MTCsID, 16 hex digits"},
-  {"listen", "127.0.0.1:7788", "TLS 1.3 server link (UEs only)"},
-  {"metrics_listen", "127.0.0.1:9788",
-   "Prometheus text endpoint (/metrics); empty disables"},
-  {"database", "mtcsd.db", "SQLite database"},
-  {"kek_file", "kek", "key-encryption key; refused if group/world accessible"},
-  {"ca", "ca.pem", "CA that client certificates must chain to"},
-  {"cert", "server.pem", "the server's certificate"},
-  {"key", "server.key", "the server's private key"},
-  {"workers", "2", "event-loop threads"},
-  {"log_level", "info", "error, warn, info, debug"},
-  {"dup_cache_size", "4096", "answered M2s kept 60 s for identical retries"},
-  {"rate_per_minute", "0",
-   "keys per device per minute before RATE_LIMITED; 0 = no limit"},
-  {"max_connections", "4096", "TLS connections at once"},
-  {"idle_timeout", "60",
-   "seconds a connection may stall (handshake or partial frame)"},
-  {"commit_max_batch", "256", "exchanges per durable transaction"},
-  {"commit_max_delay_ms", "2", "longest wait to fill a batch"},
-  {NULL, NULL, NULL}};
-
 typedef struct conf_check {
   const cli_env *e;
   int rv;
@@ -260,12 +238,9 @@ typedef struct conf_check {
 static int conf_check_key(void *ud, const char *key, const char *value,
                           int line) {
   conf_check *cc = ud;
-  size_t i;
   (void)value;
-  for (i = 0; cli_conf_keys[i].key != NULL; i++) {
-    if (strcmp(key, cli_conf_keys[i].key) == 0) {
-      return 0;
-    }
+  if (app_mtcsd_key(key) != NULL) {
+    return 0;
   }
   cli_err(cc->e->cmd,
           "%s:%d: unknown key '%s'; the keys are listed in mtcsec(1) and "
@@ -278,16 +253,12 @@ static int conf_check_key(void *ud, const char *key, const char *value,
 /* The value of key in c, else its default. */
 static const char *conf_value(const app_config *c, const char *key) {
   const char *v = app_config_get(c, key);
-  size_t i;
+  const app_conf_key *k;
   if (v != NULL) {
     return v;
   }
-  for (i = 0; cli_conf_keys[i].key != NULL; i++) {
-    if (strcmp(key, cli_conf_keys[i].key) == 0) {
-      return cli_conf_keys[i].def;
-    }
-  }
-  return NULL;
+  k = app_mtcsd_key(key);
+  return k != NULL ? k->def : NULL;
 }
 
 /* ------------------------------------------------------- the state dir */

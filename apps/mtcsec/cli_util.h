@@ -132,15 +132,7 @@ int cli_random_id(cli_env *e, uint8_t id[MTCSEC_ID_LEN]);
 
 /* ---------------------------------------------------------- mtcsd.conf */
 
-/** One key of mtcsd.conf (docs/OPERATIONS.md). */
-typedef struct cli_conf_key {
-  const char *key;
-  const char *def; /* NULL: required, no default */
-  const char *help;
-} cli_conf_key;
-
-/** The keys mtcsd.conf may hold, NULL-terminated. */
-extern const cli_conf_key cli_conf_keys[];
+/* The keys of mtcsd.conf are app_mtcsd_keys[] (apps/common/app.h). */
 
 /* ---------------------------------------------------------------- X.509 */
 

@@ -150,16 +150,16 @@ static int write_conf(cli_env *e, const char *path, const char *mtcs_hex,
     return CLI_INTERNAL;
   }
   off = (size_t)n;
-  for (i = 0; cli_conf_keys[i].key != NULL; i++) {
-    const char *k = cli_conf_keys[i].key;
-    const char *v = cli_conf_keys[i].def;
+  for (i = 0; app_mtcsd_keys[i].key != NULL; i++) {
+    const char *k = app_mtcsd_keys[i].key;
+    const char *v = app_mtcsd_keys[i].def;
     if (strcmp(k, "mtcs_id") == 0) {
       v = mtcs_hex;
     } else if (strcmp(k, "listen") == 0) {
       v = listen;
     }
     n = snprintf(buf + off, sizeof(buf) - off, "\n# %s\n%s = %s\n",
-                 cli_conf_keys[i].help, k, v);
+                 app_mtcsd_keys[i].help, k, v);
     if (n < 0 || (size_t)n >= sizeof(buf) - off) {
       cli_err(e->cmd, "mtcsd.conf too long");
       return CLI_INTERNAL;

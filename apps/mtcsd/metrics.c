@@ -1,0 +1,360 @@
+/*
+ * Metrics: lock-free counters and histograms updated by every thread, and
+ * a small thread that serves them in the Prometheus text format on
+ * metrics_listen (HTTP/1.0, GET /metrics, one request per connection).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <mtcsec/codec.h>
+
+#include "mtcsd.h"
+
+#define HIST_MAX_BUCKETS 12
+
+typedef struct hist {
+  const char *name;
+  const char *help;
+  uint64_t bounds[HIST_MAX_BUCKETS]; /* upper bounds, in raw units */
+  double div;                        /* raw units per exported unit */
+  _Atomic uint64_t b[HIST_MAX_BUCKETS];
+  _Atomic uint64_t count;
+  _Atomic uint64_t sum;
+} hist;
+
+static _Atomic uint64_t m_results[MTCSEC_ERRCODE_MAX + 1]; /* 0: ok */
+static _Atomic uint64_t m_sessions, m_dups, m_tls_failures, m_refused_max,
+  m_refused_identity, m_commit_failures, m_accepted;
+static atomic_int m_conns;
+
+static hist m_hist[MTCSD_NHIST] = {
+  {"mtcsd_handshake_latency_seconds",
+   "Time from an M2's arrival to its answer (ms resolution).",
+   {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000},
+   1000.0,
+   {0},
+   0,
+   0},
+  {"mtcsd_store_commit_seconds",
+   "Duration of one durable store commit (group commit).",
+   {250, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 250000, 1000000,
+    5000000},
+   1000000.0,
+   {0},
+   0,
+   0},
+  {"mtcsd_store_batch_size",
+   "Transactions per durable store commit.",
+   {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096},
+   1.0,
+   {0},
+   0,
+   0},
+};
+
+static void hist_observe(hist *h, uint64_t v) {
+  size_t i;
+  for (i = 0; i < HIST_MAX_BUCKETS; i++) {
+    if (v <= h->bounds[i]) {
+      atomic_fetch_add_explicit(&h->b[i], 1, memory_order_relaxed);
+      break;
+    }
+  }
+  atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&h->sum, v, memory_order_relaxed);
+}
+
+void mtcsd_metrics_init(void) {}
+
+void mtcsd_metrics_result(uint8_t errcode, int duplicate, uint64_t ms) {
+  if (errcode > MTCSEC_ERRCODE_MAX) {
+    return;
+  }
+  atomic_fetch_add_explicit(&m_results[errcode], 1, memory_order_relaxed);
+  if (errcode == 0) {
+    if (duplicate) {
+      atomic_fetch_add_explicit(&m_dups, 1, memory_order_relaxed);
+    } else {
+      atomic_fetch_add_explicit(&m_sessions, 1, memory_order_relaxed);
+    }
+  }
+  hist_observe(&m_hist[MTCSD_HIST_LATENCY], ms);
+}
+
+void mtcsd_metrics_commit(size_t n, uint64_t us, int failed) {
+  hist_observe(&m_hist[MTCSD_HIST_COMMIT], us);
+  hist_observe(&m_hist[MTCSD_HIST_BATCH], (uint64_t)n);
+  if (failed) {
+    atomic_fetch_add_explicit(&m_commit_failures, 1, memory_order_relaxed);
+  }
+}
+
+void mtcsd_metrics_tls_failure(void) {
+  atomic_fetch_add_explicit(&m_tls_failures, 1, memory_order_relaxed);
+}
+
+void mtcsd_metrics_refused(int identity) {
+  atomic_fetch_add_explicit(identity ? &m_refused_identity : &m_refused_max, 1,
+                            memory_order_relaxed);
+}
+
+void mtcsd_metrics_conn_delta(int delta) {
+  if (delta > 0) {
+    atomic_fetch_add_explicit(&m_accepted, (uint64_t)delta,
+                              memory_order_relaxed);
+  }
+  atomic_fetch_add(&m_conns, delta);
+}
+
+int mtcsd_metrics_connections(void) { return atomic_load(&m_conns); }
+
+/* ------------------------------------------------------------ output */
+
+typedef struct buf {
+  char *p;
+  size_t n, cap;
+  int failed;
+} buf;
+
+static void bprintf(buf *b, const char *fmt, ...)
+  __attribute__((format(printf, 2, 3)));
+
+static void bprintf(buf *b, const char *fmt, ...) {
+  va_list ap;
+  int m;
+  for (;;) {
+    if (b->failed) {
+      return;
+    }
+    va_start(ap, fmt);
+    m = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
+    va_end(ap);
+    if (m < 0) {
+      b->failed = 1;
+      return;
+    }
+    if ((size_t)m < b->cap - b->n) {
+      b->n += (size_t)m;
+      return;
+    }
+    {
+      size_t ncap = b->cap * 2 + (size_t)m;
+      char *np = realloc(b->p, ncap);
+      if (np == NULL) {
+        b->failed = 1;
+        return;
+      }
+      b->p = np;
+      b->cap = ncap;
+    }
+  }
+}
+
+static uint64_t ld(_Atomic uint64_t *a) {
+  return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+static void counter(buf *b, const char *name, const char *help, uint64_t v) {
+  bprintf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name,
+          name, (unsigned long long)v);
+}
+
+static void hist_print(buf *b, hist *h) {
+  uint64_t cum = 0;
+  size_t i;
+  bprintf(b, "# HELP %s %s\n# TYPE %s histogram\n", h->name, h->help, h->name);
+  for (i = 0; i < HIST_MAX_BUCKETS; i++) {
+    cum += ld(&h->b[i]);
+    bprintf(b, "%s_bucket{le=\"%g\"} %llu\n", h->name,
+            (double)h->bounds[i] / h->div, (unsigned long long)cum);
+  }
+  bprintf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %g\n%s_count %llu\n", h->name,
+          (unsigned long long)ld(&h->count), h->name,
+          (double)ld(&h->sum) / h->div, h->name,
+          (unsigned long long)ld(&h->count));
+}
+
+static void metrics_render(buf *b) {
+  int i;
+  bprintf(b, "# HELP mtcsd_handshakes_total M2 exchanges answered, by result "
+             "(ok = M3, else the ERR code).\n"
+             "# TYPE mtcsd_handshakes_total counter\n");
+  for (i = 0; i <= MTCSEC_ERRCODE_MAX; i++) {
+    bprintf(b, "mtcsd_handshakes_total{result=\"%s\"} %llu\n",
+            i == 0 ? "ok" : mtcsec_errcode_name(i),
+            (unsigned long long)ld(&m_results[i]));
+  }
+  counter(b, "mtcsd_sessions_issued_total",
+          "Sessions (DMKeys) issued and recorded.", ld(&m_sessions));
+  counter(b, "mtcsd_duplicates_total",
+          "Identical M2 retries answered again with the same M3.", ld(&m_dups));
+  hist_print(b, &m_hist[MTCSD_HIST_LATENCY]);
+  hist_print(b, &m_hist[MTCSD_HIST_COMMIT]);
+  hist_print(b, &m_hist[MTCSD_HIST_BATCH]);
+  counter(b, "mtcsd_store_commit_failures_total",
+          "Store commits that failed (exchanges answered INTERNAL).",
+          ld(&m_commit_failures));
+  bprintf(b,
+          "# HELP mtcsd_connections TLS connections open now.\n"
+          "# TYPE mtcsd_connections gauge\nmtcsd_connections %d\n",
+          atomic_load(&m_conns));
+  counter(b, "mtcsd_connections_total", "TLS connections accepted.",
+          ld(&m_accepted));
+  counter(b, "mtcsd_tls_handshake_failures_total",
+          "TLS handshakes that failed (certificate refused, protocol error, "
+          "timeout, peer gone).",
+          ld(&m_tls_failures));
+  bprintf(b,
+          "# HELP mtcsd_connections_refused_total Connections refused by "
+          "mtcsd.\n# TYPE mtcsd_connections_refused_total counter\n"
+          "mtcsd_connections_refused_total{reason=\"max_connections\"} %llu\n"
+          "mtcsd_connections_refused_total{reason=\"identity\"} %llu\n",
+          (unsigned long long)ld(&m_refused_max),
+          (unsigned long long)ld(&m_refused_identity));
+}
+
+/* ------------------------------------------------------------ thread */
+
+static int metrics_fd = -1, metrics_stop_fd = -1;
+static pthread_t metrics_thread;
+static int metrics_running;
+
+static void send_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+}
+
+static void metrics_serve(int fd) {
+  char req[4096];
+  size_t n = 0;
+  struct timeval tv = {2, 0};
+  buf body = {NULL, 0, 0, 0};
+  char head[256];
+  int ok;
+
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  while (n < sizeof(req) - 1) {
+    ssize_t r = recv(fd, req + n, sizeof(req) - 1 - n, 0);
+    if (r < 0 && errno == EINTR) {
+      continue;
+    }
+    if (r <= 0) {
+      break;
+    }
+    n += (size_t)r;
+    req[n] = '\0';
+    if (strstr(req, "\r\n\r\n") != NULL || strstr(req, "\n\n") != NULL) {
+      break;
+    }
+  }
+  req[n] = '\0';
+  ok = strncmp(req, "GET /metrics ", 13) == 0 ||
+       strncmp(req, "GET /metrics\r", 13) == 0 ||
+       strncmp(req, "GET /metrics?", 13) == 0;
+  if (!ok) {
+    static const char nf[] = "HTTP/1.0 404 Not Found\r\n"
+                             "Content-Type: text/plain\r\n"
+                             "Connection: close\r\n\r\n"
+                             "try GET /metrics\n";
+    send_all(fd, nf, sizeof(nf) - 1);
+    return;
+  }
+  body.cap = 8192;
+  body.p = malloc(body.cap);
+  if (body.p == NULL) {
+    return;
+  }
+  metrics_render(&body);
+  if (!body.failed) {
+    int hl = snprintf(head, sizeof(head),
+                      "HTTP/1.0 200 OK\r\n"
+                      "Content-Type: text/plain; version=0.0.4\r\n"
+                      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                      body.n);
+    send_all(fd, head, (size_t)hl);
+    send_all(fd, body.p, body.n);
+  }
+  free(body.p);
+}
+
+static void *metrics_main(void *arg) {
+  (void)arg;
+  for (;;) {
+    struct pollfd p[2];
+    int fd;
+    p[0].fd = metrics_fd;
+    p[0].events = POLLIN;
+    p[1].fd = metrics_stop_fd;
+    p[1].events = POLLIN;
+    p[0].revents = p[1].revents = 0;
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      break;
+    }
+    if (p[1].revents) {
+      break;
+    }
+    if (!(p[0].revents & POLLIN)) {
+      continue;
+    }
+    fd = accept4(metrics_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE) {
+        usleep(100000);
+      }
+      continue;
+    }
+    metrics_serve(fd);
+    close(fd);
+  }
+  return NULL;
+}
+
+int mtcsd_metrics_start(int fd) {
+  metrics_fd = fd;
+  metrics_stop_fd = eventfd(0, EFD_CLOEXEC);
+  if (metrics_stop_fd < 0) {
+    return -1;
+  }
+  if (pthread_create(&metrics_thread, NULL, metrics_main, NULL) != 0) {
+    close(metrics_stop_fd);
+    metrics_stop_fd = -1;
+    return -1;
+  }
+  metrics_running = 1;
+  return 0;
+}
+
+void mtcsd_metrics_stop(void) {
+  uint64_t one = 1;
+  if (!metrics_running) {
+    return;
+  }
+  if (write(metrics_stop_fd, &one, sizeof(one)) < 0) {
+    /* The thread also ends when the process does. */
+  }
+  pthread_join(metrics_thread, NULL);
+  close(metrics_stop_fd);
+  close(metrics_fd);
+  metrics_running = 0;
+}
