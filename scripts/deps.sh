@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libssl-dev openssl libmbedtls-dev libcmocka-dev libcjson-dev
-  libosmocore-dev libsqlite3-dev
+  libosmocore-dev libsqlite3-dev osmo-hlr
   valgrind spin tshark python3 iproute2
 )
 if [ "${MTCSEC_DEPS_EXTRA:-}" != "" ]; then

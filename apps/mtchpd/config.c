@@ -1,0 +1,255 @@
+/*
+ * mtchpd.conf: key = value lines (apps/common config parser).  Every key,
+ * its default and its meaning are in docs/CELLULAR-HOME-PROXY.md.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mtchpd.h"
+
+typedef struct conf_key {
+  const char *key;
+  const char *def;
+} conf_key;
+
+static const conf_key conf_keys[] = {{"gsup_listen", "127.0.0.1:4222"},
+                                     {"kup_listen", "127.0.0.1:4443"},
+                                     {"database", "hlr.db"},
+                                     {"kek_file", "kek"},
+                                     {"ca", "ca.pem"},
+                                     {"cert", "server.pem"},
+                                     {"key", "server.key"},
+                                     {"upstream_hlr", ""},
+                                     {"unit_name", "MTCHPD"},
+                                     {"upstream_timeout", "5"},
+                                     {"vector_lifetime", "600"},
+                                     {"vector_cache_max", "65536"},
+                                     {"num_vectors", "5"},
+                                     {"max_connections", "256"},
+                                     {"kup_max_connections", "64"},
+                                     {"idle_timeout", "10"},
+                                     {"allowed_servers", ""},
+                                     {"integrity_only", ""},
+                                     {"log_level", "info"},
+                                     {NULL, NULL}};
+
+typedef struct conf_ctx {
+  char *err;
+  size_t errlen;
+  const char *path;
+} conf_ctx;
+
+static int conf_check_key(void *ud, const char *key, const char *value,
+                          int line) {
+  conf_ctx *cc = ud;
+  size_t i;
+  (void)value;
+  for (i = 0; conf_keys[i].key != NULL; i++) {
+    if (strcmp(conf_keys[i].key, key) == 0) {
+      return 0;
+    }
+  }
+  snprintf(cc->err, cc->errlen, "%s:%d: unknown key '%s'", cc->path, line, key);
+  return -1;
+}
+
+static const char *conf_get(const app_config *c, const char *key) {
+  const char *v = app_config_get(c, key);
+  size_t i;
+  if (v != NULL) {
+    return v;
+  }
+  for (i = 0; conf_keys[i].key != NULL; i++) {
+    if (strcmp(conf_keys[i].key, key) == 0) {
+      return conf_keys[i].def;
+    }
+  }
+  return "";
+}
+
+/* dir of the config file + value, unless value is absolute. */
+static int conf_path(char *out, size_t outlen, const char *file,
+                     const char *value) {
+  const char *slash = strrchr(file, '/');
+  int n;
+  if (value[0] == '/' || slash == NULL) {
+    n = snprintf(out, outlen, "%s", value);
+  } else {
+    n = snprintf(out, outlen, "%.*s/%s", (int)(slash - file), file, value);
+  }
+  return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+static int conf_copy(char *out, size_t outlen, const char *v) {
+  int n = snprintf(out, outlen, "%s", v);
+  return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+static int conf_uint(const char *v, unsigned long min, unsigned long max,
+                     unsigned long *out) {
+  char *end = NULL;
+  unsigned long x;
+  if (v[0] < '0' || v[0] > '9') {
+    return -1;
+  }
+  errno = 0;
+  x = strtoul(v, &end, 10);
+  if (errno != 0 || *end != '\0' || x < min || x > max) {
+    return -1;
+  }
+  *out = x;
+  return 0;
+}
+
+/* Splits a comma/space separated list; calls fn on each item.  Items are at
+ * most 63 characters. */
+static int conf_list(const char *v, int (*fn)(hp_config *, const char *),
+                     hp_config *cfg) {
+  char item[64];
+  while (*v != '\0') {
+    size_t n = strcspn(v, ", \t");
+    if (n > 0) {
+      if (n >= sizeof(item)) {
+        return -1;
+      }
+      memcpy(item, v, n);
+      item[n] = '\0';
+      if (fn(cfg, item) != 0) {
+        return -1;
+      }
+    }
+    v += n;
+    v += strspn(v, ", \t");
+  }
+  return 0;
+}
+
+static int conf_add_allowed(hp_config *cfg, const char *item) {
+  if (cfg->nallowed == HP_MAX_ALLOWED ||
+      app_parse_id(item, cfg->allowed[cfg->nallowed]) != 0) {
+    return -1;
+  }
+  cfg->nallowed++;
+  return 0;
+}
+
+static int conf_add_io(hp_config *cfg, const char *item) {
+  if (cfg->nio_imsis == HP_MAX_IO_IMSIS ||
+      !mtcsec_auc_imsi_valid(item, strlen(item))) {
+    return -1;
+  }
+  snprintf(cfg->io_imsis[cfg->nio_imsis++], MTCSEC_IMSI_MAX_DIGITS + 1, "%s",
+           item);
+  return 0;
+}
+
+int hp_config_load(hp_config *cfg, const char *path, char *err, size_t errlen) {
+  app_config *c;
+  conf_ctx cc;
+  unsigned long u;
+  uint32_t secs;
+  int rv = -1;
+  const char *bad = NULL;
+
+  memset(cfg, 0, sizeof(*cfg));
+  c = app_config_load(path, err, errlen);
+  if (c == NULL) {
+    return -1;
+  }
+  cc.err = err;
+  cc.errlen = errlen;
+  cc.path = path;
+  if (app_config_foreach(c, conf_check_key, &cc) != 0) {
+    goto cleanup;
+  }
+  if (conf_copy(cfg->file, sizeof(cfg->file), path) != 0 ||
+      conf_copy(cfg->gsup_listen, sizeof(cfg->gsup_listen),
+                conf_get(c, "gsup_listen")) != 0 ||
+      conf_copy(cfg->kup_listen, sizeof(cfg->kup_listen),
+                conf_get(c, "kup_listen")) != 0 ||
+      conf_copy(cfg->upstream_hlr, sizeof(cfg->upstream_hlr),
+                conf_get(c, "upstream_hlr")) != 0 ||
+      conf_copy(cfg->unit_name, sizeof(cfg->unit_name),
+                conf_get(c, "unit_name")) != 0 ||
+      conf_path(cfg->database, sizeof(cfg->database), path,
+                conf_get(c, "database")) != 0 ||
+      conf_path(cfg->kek_file, sizeof(cfg->kek_file), path,
+                conf_get(c, "kek_file")) != 0 ||
+      conf_path(cfg->ca, sizeof(cfg->ca), path, conf_get(c, "ca")) != 0 ||
+      conf_path(cfg->cert, sizeof(cfg->cert), path, conf_get(c, "cert")) != 0 ||
+      conf_path(cfg->key, sizeof(cfg->key), path, conf_get(c, "key")) != 0) {
+    snprintf(err, errlen, "%s: a value is too long", path);
+    goto cleanup;
+  }
+  if (cfg->gsup_listen[0] == '\0') {
+    bad = "gsup_listen";
+  } else if (app_parse_duration(conf_get(c, "upstream_timeout"), &secs) != 0 ||
+             secs == 0 || secs > 300) {
+    bad = "upstream_timeout";
+  } else if ((cfg->upstream_timeout = secs,
+              app_parse_duration(conf_get(c, "vector_lifetime"), &secs)) != 0 ||
+             secs == 0 || secs > 86400) {
+    bad = "vector_lifetime";
+  } else if ((cfg->vector_lifetime = secs,
+              conf_uint(conf_get(c, "vector_cache_max"), 1, 10000000, &u)) !=
+             0) {
+    bad = "vector_cache_max";
+  } else if ((cfg->vector_cache_max = (uint32_t)u,
+              conf_uint(conf_get(c, "num_vectors"), 1, 5, &u)) != 0) {
+    bad = "num_vectors";
+  } else if ((cfg->num_vectors = (unsigned)u,
+              conf_uint(conf_get(c, "max_connections"), 1, 65536, &u)) != 0) {
+    bad = "max_connections";
+  } else if ((cfg->max_connections = (unsigned)u,
+              conf_uint(conf_get(c, "kup_max_connections"), 1, 4096, &u)) !=
+             0) {
+    bad = "kup_max_connections";
+  } else if ((cfg->kup_max_connections = (unsigned)u,
+              app_parse_duration(conf_get(c, "idle_timeout"), &secs)) != 0 ||
+             secs == 0 || secs > 3600) {
+    bad = "idle_timeout";
+  } else if ((cfg->idle_timeout = secs,
+              conf_list(conf_get(c, "allowed_servers"), conf_add_allowed,
+                        cfg)) != 0) {
+    bad = "allowed_servers";
+  } else if (conf_list(conf_get(c, "integrity_only"), conf_add_io, cfg) != 0) {
+    bad = "integrity_only";
+  } else if (app_parse_log_level(conf_get(c, "log_level"), &cfg->log_level) !=
+             0) {
+    bad = "log_level";
+  }
+  if (bad != NULL) {
+    snprintf(err, errlen, "%s: bad value of '%s': '%s' (see mtchpd(8))", path,
+             bad, conf_get(c, bad));
+    goto cleanup;
+  }
+  rv = 0;
+
+cleanup:
+  app_config_free(c);
+  return rv;
+}
+
+int hp_config_allowed(const hp_config *cfg, const uint8_t id[MTCSEC_ID_LEN]) {
+  size_t i;
+  for (i = 0; i < cfg->nallowed; i++) {
+    if (memcmp(cfg->allowed[i], id, MTCSEC_ID_LEN) == 0) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+int hp_config_io_imsi(const hp_config *cfg, const char *imsi) {
+  size_t i;
+  for (i = 0; i < cfg->nio_imsis; i++) {
+    if (strcmp(cfg->io_imsis[i], imsi) == 0) {
+      return 1;
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,207 @@
+/*
+ * mtchpd, the cellular mode's home proxy (docs/CELLULAR-HOME-PROXY.md,
+ * spec/CELLULAR.md "home proxy"): GSUP over IPA/TCP toward SGSNs, vectors
+ * from the built-in AuC (hlr.db) or an upstream osmo-hlr, the bounded
+ * (IMSI, RAND) -> (CK, IK) table, and the K_UP service over HTTPS.
+ *
+ * Files: main.c (start-up, poll loop, signals), config.c (mtchpd.conf),
+ * ipa.c (IPA framing and CCM), gsup.c (GSUP handling, AuC, upstream relay,
+ * CK/Kc stripping), cache.c (the vector table), kup.c (HTTPS K_UP service,
+ * one thread per connection).
+ */
+#ifndef MTCHPD_H
+#define MTCHPD_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include <mtcsec/mtcsec.h>
+#include <mtcsec/cellular.h>
+#include <mtcsec/crypto.h>
+
+#include "app.h"
+#include "cellular/auc_store.h"
+
+#define HP_PATH_MAX 1024
+#define HP_MAX_ALLOWED 256
+#define HP_MAX_IO_IMSIS 256
+
+/* ------------------------------------------------------------- config */
+
+typedef struct hp_config {
+  char file[HP_PATH_MAX];
+  char gsup_listen[128];
+  char kup_listen[128];
+  char database[HP_PATH_MAX];
+  char kek_file[HP_PATH_MAX];
+  char ca[HP_PATH_MAX];
+  char cert[HP_PATH_MAX];
+  char key[HP_PATH_MAX];
+  char upstream_hlr[128];    /* "" = built-in AuC */
+  char unit_name[64];        /* IPA unit name toward the upstream HLR */
+  uint32_t upstream_timeout; /* seconds */
+  uint32_t vector_lifetime;  /* seconds */
+  uint32_t vector_cache_max; /* entries */
+  unsigned num_vectors;      /* per Send Auth Info, 1..5 */
+  unsigned max_connections;  /* GSUP peers */
+  unsigned kup_max_connections;
+  uint32_t idle_timeout; /* seconds, HTTPS */
+  int log_level;
+  uint8_t allowed[HP_MAX_ALLOWED][MTCSEC_ID_LEN];
+  size_t nallowed;
+  char io_imsis[HP_MAX_IO_IMSIS][MTCSEC_IMSI_MAX_DIGITS + 1];
+  size_t nio_imsis;
+} hp_config;
+
+/**
+ * Reads and checks mtchpd.conf (keys in docs/CELLULAR-HOME-PROXY.md).
+ * Relative paths are relative to the file's directory.  0 or -1 with a
+ * sentence in err.
+ */
+int hp_config_load(hp_config *cfg, const char *path, char *err, size_t errlen);
+
+/** Nonzero if id is in allowed_servers. */
+int hp_config_allowed(const hp_config *cfg, const uint8_t id[MTCSEC_ID_LEN]);
+
+/** Nonzero if imsi is in the integrity_only list of the config. */
+int hp_config_io_imsi(const hp_config *cfg, const char *imsi);
+
+/* ------------------------------------------------------- vector table */
+
+typedef struct hp_vec {
+  char imsi[MTCSEC_IMSI_MAX_DIGITS + 1];
+  uint8_t rand[MTCSEC_3GPP_RAND_LEN];
+  uint8_t ck[MTCSEC_3GPP_CK_LEN];
+  uint8_t ik[MTCSEC_3GPP_IK_LEN];
+  mtcsec_tstamp expires;
+} hp_vec;
+
+/**
+ * (IMSI, RAND) -> (CK, IK), bounded by count (a ring: the oldest entry is
+ * overwritten and zeroized when full) and by age.  Shared by the GSUP loop
+ * and the K_UP threads, under a mutex.
+ */
+typedef struct hp_cache {
+  pthread_mutex_t mu;
+  hp_vec *v;
+  size_t cap, head, count;
+  uint32_t lifetime_ms;
+} hp_cache;
+
+int hp_cache_init(hp_cache *c, size_t cap, uint32_t lifetime_s);
+void hp_cache_free(hp_cache *c);
+void hp_cache_put(hp_cache *c, const char *imsi,
+                  const uint8_t rand[MTCSEC_3GPP_RAND_LEN],
+                  const uint8_t ck[MTCSEC_3GPP_CK_LEN],
+                  const uint8_t ik[MTCSEC_3GPP_IK_LEN], mtcsec_tstamp now);
+/** 0 (ck, ik filled), MTCSEC_ERR_NOT_FOUND or MTCSEC_ERR_EXPIRED. */
+int hp_cache_get(hp_cache *c, const char *imsi,
+                 const uint8_t rand[MTCSEC_3GPP_RAND_LEN], mtcsec_tstamp now,
+                 uint8_t ck[MTCSEC_3GPP_CK_LEN],
+                 uint8_t ik[MTCSEC_3GPP_IK_LEN]);
+
+/* ---------------------------------------------------------------- IPA */
+
+#define HP_IPA_HDR_LEN 3
+#define HP_IPA_MAX_PAYLOAD 65535
+#define HP_WBUF_MAX (1u << 20)
+
+typedef enum hp_conn_kind {
+  HP_CONN_SGSN = 0,
+  HP_CONN_UPSTREAM = 1
+} hp_conn_kind;
+
+typedef struct hp_conn {
+  int fd;
+  hp_conn_kind kind;
+  uint64_t id;
+  int connecting; /* upstream: non-blocking connect in progress */
+  int ready;      /* upstream: ID_RESP sent */
+  char peer[160];
+  char name[64]; /* IPA unit name the peer reported */
+  uint8_t *rbuf;
+  size_t rlen;
+  uint8_t *wbuf;
+  size_t wlen, wcap;
+} hp_conn;
+
+hp_conn *hp_conn_new(int fd, hp_conn_kind kind, uint64_t id);
+void hp_conn_free(hp_conn *c);
+/** Queues one IPA message (proto, and ext if proto is IPAC_PROTO_OSMO) and
+ *  tries to send.  0 or -1 (write buffer over HP_WBUF_MAX, or write error). */
+int hp_conn_send(hp_conn *c, uint8_t proto, int ext, const uint8_t *data,
+                 size_t len);
+/** Writes what the socket takes.  0, or -1 on a write error. */
+int hp_conn_flush(hp_conn *c);
+/**
+ * Reads what is available and calls fn for every complete IPA message
+ * (proto, ext or -1, payload after the ext byte).  Returns 0, 1 on EOF, or
+ * -1 on an error (a read error, or fn returned nonzero).
+ */
+int hp_conn_read(hp_conn *c,
+                 int (*fn)(void *ud, hp_conn *c, uint8_t proto, int ext,
+                           const uint8_t *data, size_t len),
+                 void *ud);
+/** Answers the CCM messages osmo-hlr answers (PING, ID_GET, ID_RESP). */
+int hp_ipa_ccm(hp_conn *c, const uint8_t *data, size_t len,
+               const char *unit_name);
+/** Sends an ID_GET asking for the unit name (as osmo-hlr does on accept). */
+int hp_ipa_send_id_get(hp_conn *c);
+
+/* ------------------------------------------------------------- daemon */
+
+#define HP_MAX_PENDING 1024
+
+/* A request relayed to the upstream HLR, waiting for its answer. */
+typedef struct hp_pending {
+  int used;
+  char imsi[MTCSEC_IMSI_MAX_DIGITS + 1];
+  uint8_t msg_type; /* request type (low two bits 0) */
+  uint64_t conn_id; /* the SGSN connection */
+  mtcsec_tstamp deadline;
+} hp_pending;
+
+typedef struct hp_daemon {
+  hp_config cfg;
+  mtcsec_crypto crypto;    /* main thread only */
+  mtcsec_auc_store *store; /* main thread only; NULL if none */
+  hp_cache cache;
+  SSL_CTX *tls;
+  int gsup_fd, kup_fd, sig_fd;
+  hp_conn **conns; /* GSUP peers (SGSNs), max_connections slots */
+  hp_conn *up;     /* upstream HLR connection or NULL */
+  mtcsec_tstamp up_retry;
+  uint64_t next_conn_id;
+  hp_pending pending[HP_MAX_PENDING];
+  /* K_UP threads */
+  pthread_mutex_t kup_mu;
+  unsigned kup_active;
+  volatile int stopping;
+} hp_daemon;
+
+/** Handles one GSUP message from an SGSN connection. */
+int hp_gsup_from_sgsn(hp_daemon *d, hp_conn *c, const uint8_t *data,
+                      size_t len);
+/** Handles one GSUP message from the upstream HLR. */
+int hp_gsup_from_upstream(hp_daemon *d, const uint8_t *data, size_t len);
+/** Fails relayed requests whose deadline passed (or all, when the upstream
+ *  link is lost: all != 0). */
+void hp_gsup_expire(hp_daemon *d, mtcsec_tstamp now, int all);
+/** The SGSN connection with this id, or NULL. */
+hp_conn *hp_find_conn(hp_daemon *d, uint64_t id);
+
+/** Accepts one HTTPS connection on d->kup_fd and serves it in a thread. */
+void hp_kup_accept(hp_daemon *d);
+/** Waits (at most timeout_ms) for the K_UP threads to finish. */
+void hp_kup_drain(hp_daemon *d, int timeout_ms);
+
+/** The operator-specific GSUP IE of the policy (docs). */
+#define HP_GSUP_POLICY_IE 0xf0
+#define HP_POLICY_VERSION 0x01
+#define HP_POLICY_INTEGRITY_ON 0x01
+#define HP_POLICY_CIPHERING_ON 0x02
+
+#endif /* MTCHPD_H */

@@ -1,0 +1,855 @@
+/*
+ * End-to-end tests of mtchpd (docs/CELLULAR-HOME-PROXY.md).  This program
+ * plays an SGSN (GSUP over IPA/TCP, libosmocore's codec), the MS (the
+ * cellular.h MILENAGE/AKA API) and MTC servers (HTTPS with client
+ * certificates), against the real mtchpd started on loopback in a
+ * temporary directory.
+ *
+ *   test_homeproxy auc MTCHPD MTCSEC       built-in AuC (hlr.db via CLI)
+ *   test_homeproxy upstream MTCHPD MTCSEC  a real osmo-hlr upstream;
+ *                                          exit 77 when it cannot run
+ *
+ * Every wait is bounded; an alarm kills everything after 55 s; the
+ * directory and the child processes are removed at exit.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+
+#include <osmocom/core/logging.h>
+#include <osmocom/core/msgb.h>
+#include <osmocom/gsm/gsup.h>
+#include <osmocom/gsm/protocol/ipaccess.h>
+
+#include <mtcsec/cellular.h>
+#include <mtcsec/crypto.h>
+
+#include "app.h"
+
+#define POLICY_IE 0xf0
+
+static const char K_HEX[] = "465b5ce8b199b49faa5f0a2ee238a6bc";
+static const char OPC_HEX[] = "cd63cb71954a9f4e48a5994e37a02baf";
+static const char IMSI_IO[] = "001010000000001";  /* integrity-only */
+static const char IMSI_N[] = "001010000000002";   /* normal */
+static const char IMSI_SQN[] = "001010000000003"; /* SQN_HE far ahead */
+static const char SERVER_OK[] = "5e00000000000001";
+static const char SERVER_BAD[] = "5e000000000000ff"; /* e.g. an SGSN */
+
+static char g_dir[256];
+static pid_t g_hp = -1, g_hlr = -1;
+static char g_log[320];
+
+static void cleanup(void) {
+  char cmd[300];
+  if (g_hp > 0) {
+    kill(g_hp, SIGKILL);
+    waitpid(g_hp, NULL, 0);
+    g_hp = -1;
+  }
+  if (g_hlr > 0) {
+    kill(g_hlr, SIGKILL);
+    waitpid(g_hlr, NULL, 0);
+    g_hlr = -1;
+  }
+  if (g_dir[0] != '\0' && getenv("HP_KEEP") == NULL) {
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
+    if (system(cmd) != 0) {
+      fprintf(stderr, "cannot remove %s\n", g_dir);
+    }
+    g_dir[0] = '\0';
+  }
+}
+
+static void on_alarm(int sig) {
+  (void)sig;
+  fprintf(stderr, "FAIL: watchdog\n");
+  cleanup();
+  _exit(1);
+}
+
+static void dump_log(void) {
+  char cmd[400];
+  snprintf(cmd, sizeof(cmd), "tail -n 40 '%s' >&2", g_log);
+  if (system(cmd) != 0) {
+    fprintf(stderr, "(no log)\n");
+  }
+}
+
+#define CHECK(cond, ...)                                                       \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);          \
+      fprintf(stderr, __VA_ARGS__);                                            \
+      fprintf(stderr, "\n");                                                   \
+      dump_log();                                                              \
+      exit(1);                                                                 \
+    }                                                                          \
+  } while (0)
+
+static void ok(const char *what) { printf("ok - %s\n", what); }
+
+static int sh(const char *fmt, ...) {
+  char cmd[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof(cmd), fmt, ap);
+  va_end(ap);
+  return system(cmd);
+}
+
+static void write_file(const char *name, const char *text, mode_t mode) {
+  char p[400];
+  int fd;
+  snprintf(p, sizeof(p), "%s/%s", g_dir, name);
+  fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, mode);
+  CHECK(fd >= 0, "open %s", p);
+  CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text), "write");
+  close(fd);
+}
+
+/* --------------------------------------------------------- environment */
+
+static void make_env(void) {
+  char kek[65];
+  uint8_t r[32];
+  FILE *f;
+  size_t i;
+  snprintf(g_dir, sizeof(g_dir), "%s/mtchpd-test-XXXXXX",
+           getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+  CHECK(mkdtemp(g_dir) != NULL, "mkdtemp");
+  snprintf(g_log, sizeof(g_log), "%s/mtchpd.log", g_dir);
+  f = fopen("/dev/urandom", "rb");
+  CHECK(f != NULL && fread(r, 1, sizeof(r), f) == sizeof(r), "urandom");
+  fclose(f);
+  for (i = 0; i < 32; i++) {
+    snprintf(kek + 2 * i, 3, "%02x", r[i]);
+  }
+  write_file("kek", kek, 0600);
+  CHECK(sh("cd '%s' && (openssl version >/dev/null)", g_dir) == 0,
+        "openssl CLI");
+  CHECK(sh("cd '%s' && ( "
+           "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+           "-nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=hp-test-ca "
+           "-addext basicConstraints=critical,CA:TRUE "
+           "-addext keyUsage=critical,keyCertSign,cRLSign ) >/dev/null 2>&1",
+           g_dir) == 0,
+        "CA");
+  {
+    const char *certs[3][3] = {{"server", "localhost", "serverAuth"},
+                               {"srv_ok", SERVER_OK, "clientAuth"},
+                               {"srv_bad", SERVER_BAD, "clientAuth"}};
+    for (i = 0; i < 3; i++) {
+      CHECK(sh("cd '%s' && ( "
+               "openssl req -new -newkey ec -pkeyopt "
+               "ec_paramgen_curve:P-256 -nodes -keyout %s.key -out %s.csr "
+               "-subj /CN=%s && "
+               "printf 'extendedKeyUsage=%s\\nsubjectAltName=DNS:localhost,"
+               "IP:127.0.0.1\\n' > %s.ext && "
+               "openssl x509 -req -in %s.csr -CA ca.pem -CAkey ca.key "
+               "-CAcreateserial -days 2 -extfile %s.ext -out %s.pem && "
+               "chmod 600 %s.key ) >/dev/null 2>&1",
+               g_dir, certs[i][0], certs[i][0], certs[i][1], certs[i][2],
+               certs[i][0], certs[i][0], certs[i][0], certs[i][0],
+               certs[i][0]) == 0,
+            "certificate %s", certs[i][0]);
+    }
+  }
+}
+
+static void write_conf(const char *extra) {
+  char text[1024];
+  snprintf(text, sizeof(text),
+           "# mtchpd test configuration\n"
+           "gsup_listen = 127.0.0.1:0\n"
+           "kup_listen = 127.0.0.1:0\n"
+           "allowed_servers = %s\n"
+           "vector_lifetime = 60\n"
+           "log_level = debug\n"
+           "%s",
+           SERVER_OK, extra);
+  write_file("mtchpd.conf", text, 0644);
+}
+
+static int log_has(const char *needle, char *line, size_t linelen) {
+  FILE *f = fopen(g_log, "r");
+  char buf[2048];
+  int found = 0;
+  if (f == NULL) {
+    return 0;
+  }
+  while (fgets(buf, sizeof(buf), f) != NULL) {
+    if (strstr(buf, needle) != NULL) {
+      found++;
+      if (line != NULL) {
+        snprintf(line, linelen, "%s", buf);
+      }
+    }
+  }
+  fclose(f);
+  return found;
+}
+
+static int wait_log(const char *needle, int ms) {
+  int waited;
+  for (waited = 0; waited < ms; waited += 50) {
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    if (log_has(needle, NULL, 0)) {
+      return 0;
+    }
+    nanosleep(&ts, NULL);
+  }
+  return -1;
+}
+
+static pid_t spawn(const char *const argv[], const char *out) {
+  pid_t pid = fork();
+  CHECK(pid >= 0, "fork");
+  if (pid == 0) {
+    int fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  return pid;
+}
+
+/* Port of "service=NAME addr=127.0.0.1:PORT" in the log. */
+static int log_port(const char *service) {
+  char needle[64], line[2048];
+  const char *p;
+  snprintf(needle, sizeof(needle), "service=%s addr=127.0.0.1:", service);
+  if (!log_has(needle, line, sizeof(line))) {
+    return -1;
+  }
+  p = strstr(line, needle) + strlen(needle);
+  return atoi(p);
+}
+
+static void start_hp(const char *mtchpd) {
+  char conf[400];
+  const char *argv[4];
+  snprintf(conf, sizeof(conf), "%s/mtchpd.conf", g_dir);
+  argv[0] = mtchpd;
+  argv[1] = "-c";
+  argv[2] = conf;
+  argv[3] = NULL;
+  g_hp = spawn(argv, g_log);
+  CHECK(wait_log("event=ready", 10000) == 0, "mtchpd did not start");
+}
+
+/* ------------------------------------------------------------ GSUP/IPA */
+
+static int tcp_connect(int port) {
+  struct sockaddr_in sa;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct timeval tv = {5, 0};
+  CHECK(fd >= 0, "socket");
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static int read_full(int fd, uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t r = read(fd, p, n);
+    if (r <= 0) {
+      return -1;
+    }
+    p += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+/* One IPA message; returns the payload length (after the ext byte for
+ * IPAC_PROTO_OSMO) or -1. */
+static int ipa_recv(int fd, uint8_t *proto, int *ext, uint8_t *buf,
+                    size_t buflen) {
+  uint8_t h[3];
+  size_t len;
+  if (read_full(fd, h, 3) != 0) {
+    return -1;
+  }
+  len = ((size_t)h[0] << 8) | h[1];
+  *proto = h[2];
+  CHECK(len <= buflen, "IPA message too long");
+  if (read_full(fd, buf, len) != 0) {
+    return -1;
+  }
+  *ext = -1;
+  if (*proto == IPAC_PROTO_OSMO) {
+    CHECK(len >= 1, "no ext");
+    *ext = buf[0];
+    memmove(buf, buf + 1, len - 1);
+    len--;
+  }
+  return (int)len;
+}
+
+static void ipa_send(int fd, uint8_t proto, int ext, const uint8_t *p,
+                     size_t n) {
+  uint8_t buf[4096];
+  size_t plen = n + (ext >= 0 ? 1 : 0), off = 3;
+  buf[0] = (uint8_t)(plen >> 8);
+  buf[1] = (uint8_t)plen;
+  buf[2] = proto;
+  if (ext >= 0) {
+    buf[off++] = (uint8_t)ext;
+  }
+  memcpy(buf + off, p, n);
+  CHECK(write(fd, buf, off + n) == (ssize_t)(off + n), "IPA write");
+}
+
+/* Connects as an SGSN: answers the proxy's ID_GET with a unit name and
+ * expects ID_ACK. */
+static int sgsn_connect(int port) {
+  uint8_t buf[512], proto;
+  int fd = tcp_connect(port), ext, n;
+  static const uint8_t resp[] = {IPAC_MSGT_ID_RESP,
+                                 0x00,
+                                 0x0a,
+                                 IPAC_IDTAG_UNITNAME,
+                                 'T',
+                                 'E',
+                                 'S',
+                                 'T',
+                                 '-',
+                                 'S',
+                                 'G',
+                                 'S',
+                                 0};
+  CHECK(fd >= 0, "connect GSUP");
+  n = ipa_recv(fd, &proto, &ext, buf, sizeof(buf));
+  CHECK(n >= 1 && proto == IPAC_PROTO_IPACCESS && buf[0] == IPAC_MSGT_ID_GET,
+        "expected ID_GET");
+  ipa_send(fd, IPAC_PROTO_IPACCESS, -1, resp, sizeof(resp));
+  n = ipa_recv(fd, &proto, &ext, buf, sizeof(buf));
+  CHECK(n >= 1 && proto == IPAC_PROTO_IPACCESS && buf[0] == IPAC_MSGT_ID_ACK,
+        "expected ID_ACK");
+  {
+    static const uint8_t ping[] = {IPAC_MSGT_PING};
+    ipa_send(fd, IPAC_PROTO_IPACCESS, -1, ping, 1);
+    n = ipa_recv(fd, &proto, &ext, buf, sizeof(buf));
+    CHECK(n >= 1 && buf[0] == IPAC_MSGT_PONG, "expected PONG");
+  }
+  return fd;
+}
+
+/* A Send Auth Info exchange; raw result into out (returns its length). */
+static int sai(int fd, const char *imsi, const uint8_t *auts,
+               const uint8_t *rand, uint8_t *out, size_t outlen,
+               struct osmo_gsup_message *res) {
+  struct osmo_gsup_message m;
+  struct msgb *msg = msgb_alloc(1024, "test");
+  uint8_t proto;
+  int ext, n;
+  memset(&m, 0, sizeof(m));
+  m.message_type = OSMO_GSUP_MSGT_SEND_AUTH_INFO_REQUEST;
+  snprintf(m.imsi, sizeof(m.imsi), "%s", imsi);
+  m.auts = auts;
+  m.rand = rand;
+  CHECK(osmo_gsup_encode(msg, &m) == 0, "encode");
+  ipa_send(fd, IPAC_PROTO_OSMO, IPAC_PROTO_EXT_GSUP, msgb_data(msg),
+           msgb_length(msg));
+  msgb_free(msg);
+  for (;;) {
+    n = ipa_recv(fd, &proto, &ext, out, outlen);
+    CHECK(n > 0, "no answer to SAI");
+    if (proto == IPAC_PROTO_OSMO && ext == IPAC_PROTO_EXT_GSUP) {
+      break;
+    }
+  }
+  CHECK(osmo_gsup_decode(out, (size_t)n, res) == 0, "decode");
+  CHECK(strcmp(res->imsi, imsi) == 0, "IMSI echoed");
+  return n;
+}
+
+/* Which tags appear in tuple i of a raw result, as a bitmap of 0x20..0x27,
+ * and the top-level policy IE (value into pol, length returned in *pl). */
+static unsigned tuple_tags(const uint8_t *p, size_t n, size_t which,
+                           uint8_t pol[8], size_t *pl) {
+  size_t off = 1, t = 0;
+  unsigned tags = 0;
+  *pl = 0;
+  while (off + 2 <= n) {
+    uint8_t tag = p[off], len = p[off + 1];
+    CHECK(off + 2 + len <= n, "TLV overrun");
+    if (tag == OSMO_GSUP_AUTH_TUPLE_IE) {
+      if (t == which) {
+        size_t s = off + 2, e = off + 2 + len;
+        while (s + 2 <= e) {
+          if (p[s] >= 0x20 && p[s] <= 0x27) {
+            tags |= 1u << (p[s] - 0x20);
+          }
+          s += 2u + p[s + 1];
+        }
+      }
+      t++;
+    } else if (tag == POLICY_IE && len <= 8) {
+      memcpy(pol, p + off + 2, len);
+      *pl = len;
+    }
+    off += 2u + len;
+  }
+  return tags;
+}
+
+#define T_RAND (1u << 0)
+#define T_SRES (1u << 1)
+#define T_KC (1u << 2)
+#define T_IK (1u << 3)
+#define T_CK (1u << 4)
+#define T_AUTN (1u << 5)
+#define T_RES (1u << 7)
+
+/* ----------------------------------------------------------------- HTTPS */
+
+static int kup_post(int port, const char *who, const char *body, char *resp,
+                    size_t resplen) {
+  char crt[400], key[400], ca[400], err[256], req[1024];
+  SSL_CTX *ctx;
+  SSL *ssl;
+  int fd, n, total = 0, status = -1;
+  snprintf(crt, sizeof(crt), "%s/%s.pem", g_dir, who);
+  snprintf(key, sizeof(key), "%s/%s.key", g_dir, who);
+  snprintf(ca, sizeof(ca), "%s/ca.pem", g_dir);
+  ctx = app_tls_client_ctx(crt, key, ca, err, sizeof(err));
+  CHECK(ctx != NULL, "client ctx: %s", err);
+  fd = tcp_connect(port);
+  CHECK(fd >= 0, "connect K_UP");
+  ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  SSL_set1_host(ssl, "localhost");
+  CHECK(SSL_connect(ssl) == 1, "TLS handshake");
+  n = snprintf(req, sizeof(req),
+               "POST /v1/kup HTTP/1.1\r\nHost: localhost\r\n"
+               "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+               "\r\n%s",
+               strlen(body), body);
+  CHECK(SSL_write(ssl, req, n) == n, "write request");
+  while ((size_t)total + 1 < resplen &&
+         (n = SSL_read(ssl, resp + total, (int)(resplen - 1 - (size_t)total))) >
+           0) {
+    total += n;
+  }
+  resp[total] = '\0';
+  if (sscanf(resp, "HTTP/1.1 %d", &status) != 1) {
+    status = -1;
+  }
+  SSL_free(ssl);
+  close(fd);
+  SSL_CTX_free(ctx);
+  return status;
+}
+
+static void hex(char *out, const uint8_t *p, size_t n) {
+  app_format_hex(out, p, n);
+}
+
+/* ------------------------------------------------------------- the MS */
+
+typedef struct ms {
+  uint8_t k[16], opc[16];
+  mtcsec_sqn_ms sqn;
+} ms;
+
+static void ms_init(ms *m) {
+  CHECK(app_parse_hex(K_HEX, m->k, 16) == 0 &&
+          app_parse_hex(OPC_HEX, m->opc, 16) == 0,
+        "hex");
+  CHECK(mtcsec_sqn_ms_init(&m->sqn, 5) == 0, "sqn init");
+}
+
+/* ------------------------------------------------------------ scenarios */
+
+static void check_io_result(const uint8_t *raw, size_t n,
+                            const struct osmo_gsup_message *r) {
+  size_t i, pl;
+  uint8_t pol[8];
+  CHECK(r->message_type == OSMO_GSUP_MSGT_SEND_AUTH_INFO_RESULT,
+        "SAI result (type 0x%02x cause %d)", r->message_type, r->cause);
+  CHECK(r->num_auth_vectors >= 1, "vectors");
+  for (i = 0; i < r->num_auth_vectors; i++) {
+    unsigned t = tuple_tags(raw, n, i, pol, &pl);
+    CHECK((t & (T_RAND | T_IK | T_AUTN | T_RES)) ==
+            (T_RAND | T_IK | T_AUTN | T_RES),
+          "tuple %zu lacks RAND/IK/AUTN/RES (tags 0x%x)", i, t);
+    CHECK((t & (T_CK | T_KC)) == 0, "tuple %zu carries CK or Kc (0x%x)", i, t);
+  }
+  tuple_tags(raw, n, 0, pol, &pl);
+  CHECK(pl == 2 && pol[0] == 0x01 && pol[1] == 0x01,
+        "policy IE 0xf0 = 01 01 (len %zu)", pl);
+}
+
+static void check_normal_result(const uint8_t *raw, size_t n,
+                                const struct osmo_gsup_message *r) {
+  size_t pl, i;
+  uint8_t pol[8];
+  CHECK(r->message_type == OSMO_GSUP_MSGT_SEND_AUTH_INFO_RESULT, "result");
+  for (i = 0; i < r->num_auth_vectors; i++) {
+    unsigned t = tuple_tags(raw, n, i, pol, &pl);
+    CHECK((t & (T_CK | T_IK | T_KC | T_AUTN | T_RES)) ==
+            (T_CK | T_IK | T_KC | T_AUTN | T_RES),
+          "normal tuple %zu incomplete (0x%x)", i, t);
+  }
+  CHECK(pl == 0, "no policy IE for a normal subscriber");
+}
+
+/* MS side AKA on vector i; returns CK/IK. */
+static void ms_accept(ms *m, const struct osmo_gsup_message *r, size_t i,
+                      mtcsec_aka_result *res) {
+  uint8_t auts[14];
+  mtcsec_sqn_verdict v;
+  int rv = mtcsec_aka_ms(m->k, m->opc, &m->sqn, r->auth_vectors[i].rand,
+                         r->auth_vectors[i].autn, res, auts, &v);
+  CHECK(rv == 0, "MS refused AUTN of vector %zu: %s (verdict %d)", i,
+        mtcsec_strerror(rv), (int)v);
+  CHECK(memcmp(res->res, r->auth_vectors[i].res, 8) == 0, "RES == XRES");
+  CHECK(memcmp(res->ik, r->auth_vectors[i].ik, 16) == 0, "IK matches");
+}
+
+static void kup_expect(int port, const char *imsi, const uint8_t rand[16],
+                       const mtcsec_aka_result *res) {
+  char body[256], resp[2048], rh[33], want[33];
+  uint8_t sid[8], kup[16];
+  mtcsec_crypto crypto;
+  int st;
+  hex(rh, rand, 16);
+  snprintf(body, sizeof(body), "{\"imsi\":\"%s\",\"rand\":\"%s\"}", imsi, rh);
+  st = kup_post(port, "srv_ok", body, resp, sizeof(resp));
+  CHECK(st == 200, "K_UP status %d: %s", st, resp);
+  CHECK(app_parse_id(SERVER_OK, sid) == 0, "id");
+  CHECK(mtcsec_crypto_openssl_new(&crypto) == 0, "crypto");
+  CHECK(mtcsec_kup_derive(&crypto, res->ck, res->ik, sid, rand, kup) == 0,
+        "derive");
+  mtcsec_crypto_openssl_del(&crypto);
+  hex(want, kup, 16);
+  CHECK(strstr(resp, want) != NULL, "K_UP differs: want %s in %s", want, resp);
+}
+
+static void kup_negatives(int port, const char *imsi, const uint8_t rand[16]) {
+  char body[256], resp[2048], rh[33];
+  uint8_t other[16];
+  int st;
+  hex(rh, rand, 16);
+  snprintf(body, sizeof(body), "{\"imsi\":\"%s\",\"rand\":\"%s\"}", imsi, rh);
+  st = kup_post(port, "srv_bad", body, resp, sizeof(resp));
+  CHECK(st == 403, "unauthorized server: %d", st);
+  ok("K_UP: a server (or SGSN) certificate not in allowed_servers -> 403");
+  memcpy(other, rand, 16);
+  other[0] ^= 0x80;
+  hex(rh, other, 16);
+  snprintf(body, sizeof(body), "{\"imsi\":\"%s\",\"rand\":\"%s\"}", imsi, rh);
+  st = kup_post(port, "srv_ok", body, resp, sizeof(resp));
+  CHECK(st == 404 && strstr(resp, "\"error\"") != NULL, "wrong RAND: %d %s", st,
+        resp);
+  ok("K_UP: a RAND the proxy never issued -> 404 with a JSON error");
+  st = kup_post(port, "srv_ok", "{\"imsi\":\"00101\",\"rand\":\"zz\"}", resp,
+                sizeof(resp));
+  CHECK(st == 400, "malformed: %d", st);
+  st = kup_post(port, "srv_ok", "not json", resp, sizeof(resp));
+  CHECK(st == 400, "malformed: %d", st);
+  ok("K_UP: malformed JSON -> 400");
+  CHECK(log_has("event=kup_request", NULL, 0) >= 4, "requests logged");
+  CHECK(!log_has(K_HEX, NULL, 0) && !log_has(OPC_HEX, NULL, 0),
+        "keys never logged");
+}
+
+static int run_auc(const char *mtchpd, const char *mtcsec) {
+  uint8_t raw[4096], auts[14];
+  struct osmo_gsup_message r;
+  mtcsec_aka_result res_io, res_n, res;
+  mtcsec_sqn_verdict v;
+  ms m;
+  int n, fd, gport, kport;
+  char out[2048];
+
+  make_env();
+  CHECK(sh("'%s' -d '%s' sub add %s --k %s --opc %s --integrity-only "
+           ">/dev/null",
+           mtcsec, g_dir, IMSI_IO, K_HEX, OPC_HEX) == 0,
+        "sub add io");
+  CHECK(sh("'%s' -d '%s' sub add %s --k %s --opc %s >/dev/null", mtcsec, g_dir,
+           IMSI_N, K_HEX, OPC_HEX) == 0,
+        "sub add n");
+  /* SEQ_HE 2^35 ahead: beyond Delta = 2^28 for a fresh USIM. */
+  CHECK(sh("'%s' -d '%s' sub add %s --k %s --opc %s --sqn 1099511627776 "
+           ">/dev/null",
+           mtcsec, g_dir, IMSI_SQN, K_HEX, OPC_HEX) == 0,
+        "sub add sqn");
+  CHECK(sh("'%s' -d '%s' sub add %s --k %s --opc %s >/dev/null 2>&1", mtcsec,
+           g_dir, IMSI_N, K_HEX, OPC_HEX) != 0,
+        "duplicate refused");
+  CHECK(sh("'%s' -d '%s' sub show %s > '%s/show.txt' && grep -q "
+           "integrity-only '%s/show.txt' && ! grep -qi -e %s -e %s "
+           "'%s/show.txt' && '%s' -d '%s' sub list | grep -q %s",
+           mtcsec, g_dir, IMSI_IO, g_dir, g_dir, K_HEX, OPC_HEX, g_dir, mtcsec,
+           g_dir, IMSI_SQN) == 0,
+        "sub show/list");
+  CHECK(sh("! grep -q -a -i %s '%s/hlr.db'", K_HEX, g_dir) == 0,
+        "K in the clear in hlr.db");
+  ok("mtcsec sub add/list/show; K and OPc never printed, wrapped at rest");
+
+  write_conf("");
+  start_hp(mtchpd);
+  gport = log_port("gsup");
+  kport = log_port("kup");
+  CHECK(gport > 0 && kport > 0, "ports");
+  fd = sgsn_connect(gport);
+  ok("IPA: ID_GET/ID_RESP/ID_ACK and PING/PONG like osmo-hlr");
+
+  /* Integrity-only subscriber. */
+  ms_init(&m);
+  n = sai(fd, IMSI_IO, NULL, NULL, raw, sizeof(raw), &r);
+  check_io_result(raw, (size_t)n, &r);
+  ms_accept(&m, &r, 0, &res_io);
+  ok("SAI integrity-only: IK, RAND, AUTN, XRES, policy IE; no CK, no Kc; "
+     "MS accepts AUTN");
+  kup_expect(kport, IMSI_IO, r.auth_vectors[0].rand, &res_io);
+  ok("K_UP for an authorized server equals the MS-side value");
+  kup_negatives(kport, IMSI_IO, r.auth_vectors[0].rand);
+
+  /* Normal subscriber: CK (and Kc) as usual. */
+  ms_init(&m);
+  n = sai(fd, IMSI_N, NULL, NULL, raw, sizeof(raw), &r);
+  check_normal_result(raw, (size_t)n, &r);
+  ms_accept(&m, &r, 0, &res_n);
+  CHECK(memcmp(res_n.ck, r.auth_vectors[0].ck, 16) == 0, "CK matches");
+  kup_expect(kport, IMSI_N, r.auth_vectors[0].rand, &res_n);
+  ok("SAI normal subscriber: CK and Kc present, no policy IE");
+
+  /* Unknown IMSI. */
+  sai(fd, "001019999999999", NULL, NULL, raw, sizeof(raw), &r);
+  CHECK(r.message_type == OSMO_GSUP_MSGT_SEND_AUTH_INFO_ERROR &&
+          r.cause == GMM_CAUSE_IMSI_UNKNOWN,
+        "unknown IMSI error");
+  ok("SAI unknown IMSI -> error, cause IMSI unknown");
+
+  /* SQN out of range -> AUTS -> resync. */
+  ms_init(&m);
+  n = sai(fd, IMSI_SQN, NULL, NULL, raw, sizeof(raw), &r);
+  CHECK(r.message_type == OSMO_GSUP_MSGT_SEND_AUTH_INFO_RESULT, "result");
+  CHECK(mtcsec_aka_ms(m.k, m.opc, &m.sqn, r.auth_vectors[0].rand,
+                      r.auth_vectors[0].autn, &res, auts,
+                      &v) == MTCSEC_ERR_REPLAY &&
+          v == MTCSEC_SQN_OUT_OF_RANGE,
+        "MS should see SQN out of range");
+  {
+    uint8_t rand0[16], wrong[16];
+    memcpy(rand0, r.auth_vectors[0].rand, 16);
+    memcpy(wrong, rand0, 16);
+    wrong[5] ^= 1;
+    sai(fd, IMSI_SQN, auts, wrong, raw, sizeof(raw), &r);
+    CHECK(r.message_type == OSMO_GSUP_MSGT_SEND_AUTH_INFO_ERROR,
+          "AUTS with the wrong RAND must be refused");
+    ok("AUTS with a wrong RAND -> SAI error, nothing changes");
+    n = sai(fd, IMSI_SQN, auts, rand0, raw, sizeof(raw), &r);
+    CHECK(r.message_type == OSMO_GSUP_MSGT_SEND_AUTH_INFO_RESULT,
+          "resync result");
+    ms_accept(&m, &r, 0, &res);
+    ms_accept(&m, &r, 1, &res);
+    ok("SQN out of range -> AUTS -> resync; the next AUTN is accepted");
+  }
+  close(fd);
+
+  /* Graceful stop. */
+  CHECK(kill(g_hp, SIGTERM) == 0, "kill");
+  {
+    int status = -1, i;
+    for (i = 0; i < 100; i++) {
+      struct timespec ts = {0, 50 * 1000 * 1000};
+      if (waitpid(g_hp, &status, WNOHANG) == g_hp) {
+        break;
+      }
+      nanosleep(&ts, NULL);
+    }
+    CHECK(i < 100 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "SIGTERM: clean exit");
+    g_hp = -1;
+  }
+  (void)out;
+  ok("SIGTERM: clean exit 0");
+  return 0;
+}
+
+/* -------------------------------------------------------- upstream HLR */
+
+static int port_busy(int port) {
+  int fd = tcp_connect(port);
+  if (fd >= 0) {
+    close(fd);
+    return 1;
+  }
+  return 0;
+}
+
+/* Sends VTY commands to osmo-hlr on 127.0.0.1:4258; returns the output. */
+static int vty(const char *cmds, char *out, size_t outlen) {
+  int fd = tcp_connect(4258), total = 0, n;
+  struct timeval tv = {0, 300 * 1000};
+  if (fd < 0) {
+    return -1;
+  }
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  if (write(fd, cmds, strlen(cmds)) != (ssize_t)strlen(cmds)) {
+    close(fd);
+    return -1;
+  }
+  for (;;) {
+    n = (int)read(fd, out + total, outlen - 1 - (size_t)total);
+    if (n <= 0 || (size_t)total + (size_t)n + 1 >= outlen) {
+      break;
+    }
+    total += n;
+  }
+  out[total] = '\0';
+  close(fd);
+  return 0;
+}
+
+static int run_upstream(const char *mtchpd, const char *mtcsec) {
+  static const char *hlr_bin = "/usr/bin/osmo-hlr";
+  uint8_t raw[4096];
+  struct osmo_gsup_message r;
+  mtcsec_aka_result res;
+  ms m;
+  char cfg[1024], path[400], db[400], hlrlog[400], out[8192], cmd[1024];
+  const char *argv[8];
+  int fd, gport, kport, n, i;
+
+  (void)mtcsec;
+  if (access(hlr_bin, X_OK) != 0) {
+    printf("skip: osmo-hlr not installed (apt-get install osmo-hlr)\n");
+    return 77;
+  }
+  if (port_busy(4222) || port_busy(4258)) {
+    printf("skip: ports 4222/4258 in use (another osmo-hlr?)\n");
+    return 77;
+  }
+  make_env();
+  snprintf(cfg, sizeof(cfg),
+           "log stderr\n logging level main notice\n logging level db "
+           "notice\n logging level auc notice\n"
+           "line vty\n bind 127.0.0.1\n"
+           "ctrl\n bind 127.0.0.1\n"
+           "hlr\n gsup\n  bind ip 127.0.0.1\n");
+  write_file("osmo-hlr.cfg", cfg, 0644);
+  snprintf(path, sizeof(path), "%s/osmo-hlr.cfg", g_dir);
+  snprintf(db, sizeof(db), "%s/osmo-hlr.db", g_dir);
+  snprintf(hlrlog, sizeof(hlrlog), "%s/osmo-hlr.log", g_dir);
+  argv[0] = hlr_bin;
+  argv[1] = "-c";
+  argv[2] = path;
+  argv[3] = "-l";
+  argv[4] = db;
+  argv[5] = NULL;
+  g_hlr = spawn(argv, hlrlog);
+  for (i = 0; i < 100 && !port_busy(4258); i++) {
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  if (i == 100) {
+    printf("skip: osmo-hlr did not start\n");
+    return 77;
+  }
+  snprintf(cmd, sizeof(cmd),
+           "enable\r\n"
+           "subscriber imsi %s create\r\n"
+           "subscriber imsi %s update aud3g milenage k %s opc %s\r\n"
+           "subscriber imsi %s create\r\n"
+           "subscriber imsi %s update aud3g milenage k %s opc %s\r\n"
+           "exit\r\n",
+           IMSI_IO, IMSI_IO, K_HEX, OPC_HEX, IMSI_N, IMSI_N, K_HEX, OPC_HEX);
+  CHECK(vty(cmd, out, sizeof(out)) == 0, "VTY");
+  ok("osmo-hlr started on loopback; subscribers created through its VTY");
+
+  /* integrity-only from the proxy's configuration list (no hlr.db). */
+  snprintf(cfg, sizeof(cfg),
+           "upstream_hlr = 127.0.0.1:4222\nintegrity_only = %s\n"
+           "upstream_timeout = 3\n",
+           IMSI_IO);
+  write_conf(cfg);
+  start_hp(mtchpd);
+  CHECK(wait_log("event=upstream_ready", 5000) == 0, "upstream link");
+  gport = log_port("gsup");
+  kport = log_port("kup");
+  fd = sgsn_connect(gport);
+
+  ms_init(&m);
+  n = sai(fd, IMSI_IO, NULL, NULL, raw, sizeof(raw), &r);
+  check_io_result(raw, (size_t)n, &r);
+  ms_accept(&m, &r, 0, &res);
+  ok("upstream: SAI relayed from osmo-hlr, CK and Kc stripped, policy IE "
+     "added; MS accepts AUTN");
+  kup_expect(kport, IMSI_IO, r.auth_vectors[0].rand, &res);
+  ok("upstream: K_UP for the relayed vector equals the MS-side value");
+  kup_negatives(kport, IMSI_IO, r.auth_vectors[0].rand);
+
+  ms_init(&m);
+  n = sai(fd, IMSI_N, NULL, NULL, raw, sizeof(raw), &r);
+  check_normal_result(raw, (size_t)n, &r);
+  ms_accept(&m, &r, 0, &res);
+  CHECK(memcmp(res.ck, r.auth_vectors[0].ck, 16) == 0, "CK matches");
+  ok("upstream: a normal subscriber gets CK and Kc as usual");
+
+  sai(fd, "001019999999999", NULL, NULL, raw, sizeof(raw), &r);
+  CHECK(r.message_type == OSMO_GSUP_MSGT_SEND_AUTH_INFO_ERROR,
+        "unknown IMSI relayed as an error");
+  ok("upstream: osmo-hlr's error for an unknown IMSI is relayed");
+  close(fd);
+  return 0;
+}
+
+static const struct log_info test_log_info = {NULL, NULL, 0, 0, NULL, NULL};
+
+int main(int argc, char **argv) {
+  int rv;
+  if (argc != 4) {
+    fprintf(stderr, "usage: test_homeproxy auc|upstream MTCHPD MTCSEC\n");
+    return 2;
+  }
+  setvbuf(stdout, NULL, _IONBF, 0);
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGALRM, on_alarm);
+  alarm(55);
+  atexit(cleanup);
+  log_init(&test_log_info, NULL);
+  if (strcmp(argv[1], "auc") == 0) {
+    rv = run_auc(argv[2], argv[3]);
+  } else if (strcmp(argv[1], "upstream") == 0) {
+    rv = run_upstream(argv[2], argv[3]);
+  } else {
+    return 2;
+  }
+  return rv;
+}
