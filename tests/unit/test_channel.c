@@ -14,11 +14,10 @@
 
 #include "crypto_fixture.h"
 
-static const uint8_t DMKEY[32] = {0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
-                                  0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee,
-                                  0xff, 0x00, 1,    2,    3,    4,    5,
-                                  6,    7,    8,    9,    10,   11,   12,
-                                  13,   14,   15,   16};
+static const uint8_t DMKEY[32] = {
+  0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb,
+  0xcc, 0xdd, 0xee, 0xff, 0x00, 1,    2,    3,    4,    5,    6,
+  7,    8,    9,    10,   11,   12,   13,   14,   15,   16};
 
 typedef struct pair {
   mtcsec_chan dev, ue;
@@ -59,19 +58,17 @@ static void test_channel_both_directions_all_suites(void **state) {
       assert_memory_equal(pt, msg, sizeof(msg));
       /* The other direction uses other keys: a u2d record does not open
        * as d2u on the UE itself. */
-      assert_int_equal(mtcsec_chan_open(&c.ue, pt, sizeof(pt), rec,
-                                        (size_t)n, 1),
-                       MTCSEC_ERR_MIC);
+      assert_int_equal(
+        mtcsec_chan_open(&c.ue, pt, sizeof(pt), rec, (size_t)n, 1),
+        MTCSEC_ERR_MIC);
       n = mtcsec_chan_seal(&c.dev, rec, sizeof(rec), msg, 5, 2);
-      assert_int_equal(mtcsec_chan_open(&c.ue, pt, sizeof(pt), rec,
-                                        (size_t)n, 2),
-                       5);
+      assert_int_equal(
+        mtcsec_chan_open(&c.ue, pt, sizeof(pt), rec, (size_t)n, 2), 5);
       /* Empty payloads are records too. */
       n = mtcsec_chan_seal(&c.dev, rec, sizeof(rec), NULL, 0, 3);
       assert_int_equal(n, 7 + sp->miclen);
-      assert_int_equal(mtcsec_chan_open(&c.ue, pt, sizeof(pt), rec,
-                                        (size_t)n, 3),
-                       0);
+      assert_int_equal(
+        mtcsec_chan_open(&c.ue, pt, sizeof(pt), rec, (size_t)n, 3), 0);
       mtcsec_chan_deinit(&c.dev);
       mtcsec_chan_deinit(&c.ue);
     }
@@ -82,9 +79,9 @@ static void test_channel_overhead_suite1_is_15(void **state) {
   pair c;
   uint8_t rec[64];
   (void)state;
+  memset(rec, 0x33, sizeof(rec));
   pair_init(&c, th_openssl(), 1, 1, 10);
-  assert_int_equal(mtcsec_chan_seal(&c.dev, rec, sizeof(rec), rec + 40, 10,
-                                    0),
+  assert_int_equal(mtcsec_chan_seal(&c.dev, rec, sizeof(rec), rec + 40, 10, 0),
                    10 + 15);
 }
 
@@ -101,30 +98,26 @@ static void test_channel_replay_window(void **state) {
     assert_true(len[i] > 0);
   }
   /* In order. */
-  assert_int_equal(mtcsec_chan_open(&c.dev, pt, sizeof(pt), recs[0],
-                                    (size_t)len[0], 0),
-                   1);
+  assert_int_equal(
+    mtcsec_chan_open(&c.dev, pt, sizeof(pt), recs[0], (size_t)len[0], 0), 1);
   /* The same record again is a replay. */
-  assert_int_equal(mtcsec_chan_open(&c.dev, pt, sizeof(pt), recs[0],
-                                    (size_t)len[0], 0),
-                   MTCSEC_ERR_REPLAY);
+  assert_int_equal(
+    mtcsec_chan_open(&c.dev, pt, sizeof(pt), recs[0], (size_t)len[0], 0),
+    MTCSEC_ERR_REPLAY);
   /* Out of order within the window: accepted once each. */
-  assert_int_equal(mtcsec_chan_open(&c.dev, pt, sizeof(pt), recs[66],
-                                    (size_t)len[66], 0),
-                   1);
-  assert_int_equal(mtcsec_chan_open(&c.dev, pt, sizeof(pt), recs[3],
-                                    (size_t)len[3], 0),
-                   1);
-  assert_int_equal(mtcsec_chan_open(&c.dev, pt, sizeof(pt), recs[3],
-                                    (size_t)len[3], 0),
-                   MTCSEC_ERR_REPLAY);
+  assert_int_equal(
+    mtcsec_chan_open(&c.dev, pt, sizeof(pt), recs[66], (size_t)len[66], 0), 1);
+  assert_int_equal(
+    mtcsec_chan_open(&c.dev, pt, sizeof(pt), recs[3], (size_t)len[3], 0), 1);
+  assert_int_equal(
+    mtcsec_chan_open(&c.dev, pt, sizeof(pt), recs[3], (size_t)len[3], 0),
+    MTCSEC_ERR_REPLAY);
   /* 66 - 63 = 3 is the lowest in the window; 2 fell out of it. */
-  assert_int_equal(mtcsec_chan_open(&c.dev, pt, sizeof(pt), recs[2],
-                                    (size_t)len[2], 0),
-                   MTCSEC_ERR_REPLAY);
-  assert_int_equal(mtcsec_chan_open(&c.dev, pt, sizeof(pt), recs[65],
-                                    (size_t)len[65], 0),
-                   1);
+  assert_int_equal(
+    mtcsec_chan_open(&c.dev, pt, sizeof(pt), recs[2], (size_t)len[2], 0),
+    MTCSEC_ERR_REPLAY);
+  assert_int_equal(
+    mtcsec_chan_open(&c.dev, pt, sizeof(pt), recs[65], (size_t)len[65], 0), 1);
 }
 
 static void test_channel_tamper_leaves_state(void **state) {
@@ -160,6 +153,7 @@ static void test_channel_key_id_mismatch(void **state) {
   pair a, b;
   mtcsec_ssize n;
   (void)state;
+  memset(rec, 0x33, sizeof(rec));
   pair_init(&a, th_openssl(), 1, 1, 100);
   pair_init(&b, th_openssl(), 1, 2, 100);
   n = mtcsec_chan_seal(&a.ue, rec, sizeof(rec), rec + 50, 4, 0);
@@ -177,17 +171,18 @@ static void test_channel_lifetime_erases_keys(void **state) {
   pair c;
   (void)state;
   memset(zero, 0, sizeof(zero));
+  memset(rec, 0x33, sizeof(rec));
+  memset(pt, 0x44, sizeof(pt));
   pair_init(&c, th_openssl(), 1, 3, 5000);
   n = mtcsec_chan_seal(&c.ue, rec, sizeof(rec), rec + 40, 4, 4999);
   assert_true(n > 0);
   /* A record after the key's lifetime is dropped; the keys are gone. */
-  assert_int_equal(mtcsec_chan_open(&c.dev, pt, sizeof(pt), rec, (size_t)n,
-                                    5000),
-                   MTCSEC_ERR_EXPIRED);
+  assert_int_equal(
+    mtcsec_chan_open(&c.dev, pt, sizeof(pt), rec, (size_t)n, 5000),
+    MTCSEC_ERR_EXPIRED);
   assert_memory_equal(c.dev.rx_key, zero, sizeof(zero));
   assert_memory_equal(c.dev.tx_key, zero, sizeof(zero));
-  assert_int_equal(mtcsec_chan_open(&c.dev, pt, sizeof(pt), rec, (size_t)n,
-                                    10),
+  assert_int_equal(mtcsec_chan_open(&c.dev, pt, sizeof(pt), rec, (size_t)n, 10),
                    MTCSEC_ERR_INVALID_STATE);
   assert_int_equal(mtcsec_chan_seal(&c.ue, rec, sizeof(rec), pt, 1, 5000),
                    MTCSEC_ERR_EXPIRED);
@@ -198,6 +193,7 @@ static void test_channel_seq_exhaustion(void **state) {
   mtcsec_ssize n;
   pair c;
   (void)state;
+  memset(pt, 0x44, sizeof(pt));
   pair_init(&c, th_openssl(), 1, 3, 100);
   /* Jump the sender near the end (private field; test only). */
   c.ue.tx_seq = UINT32_MAX - 1;
@@ -222,6 +218,7 @@ static void test_channel_nobuf_consumes_nothing(void **state) {
   mtcsec_ssize n;
   pair c;
   (void)state;
+  memset(pt, 0x44, sizeof(pt));
   pair_init(&c, th_openssl(), 2, 3, 100);
   assert_int_equal(mtcsec_chan_seal(&c.ue, rec, 7 + 4 + 15, pt, 4, 0),
                    MTCSEC_ERR_NOBUF);

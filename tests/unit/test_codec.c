@@ -82,9 +82,9 @@ static void test_codec_dinfo_rules(void **state) {
 
   /* Every known TLV, any order accepted. */
   {
-    const uint8_t in[] = {0x81, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0x05, 2, 1, 3,
-                          0x02, 1, 90, 0x04, 1, 0x0f, 0x03, 8, 0xff, 0xff,
-                          0xff, 0xfe, 0, 0, 0, 5};
+    const uint8_t in[] = {0x81, 8, 1,    2,    3,    4,    5,  6,    7, 8,
+                          0x05, 2, 1,    3,    0x02, 1,    90, 0x04, 1, 0x0f,
+                          0x03, 8, 0xff, 0xff, 0xff, 0xfe, 0,  0,    0, 5};
     assert_int_equal(mtcsec_dinfo_decode(&d, in, sizeof(in)), 0);
     assert_int_equal(d.npath, 1);
     assert_int_equal(d.nsuites, 2);
@@ -174,9 +174,8 @@ static size_t build_m1(const mtcsec_crypto *c, uint8_t suite, uint8_t *out,
                        size_t outlen, uint8_t *k_auth, uint8_t *k_dm) {
   mtcsec_m1_fields f;
   mtcsec_ssize n;
-  assert_int_equal(mtcsec_derive_device_keys(c, suite, PSK, DEV, SRV, k_auth,
-                                             k_dm),
-                   0);
+  assert_int_equal(
+    mtcsec_derive_device_keys(c, suite, PSK, DEV, SRV, k_auth, k_dm), 0);
   f.suite = suite;
   f.mtcd_id = DEV;
   f.mtcs_id = SRV;
@@ -199,7 +198,8 @@ static void test_codec_m1_build_decode_verify(void **state) {
   for (p = 0; p < np; p++) {
     for (suite = 1; suite <= 3; suite++) {
       const mtcsec_suite_params *sp = mtcsec_suite_get(suite);
-      uint8_t m1[MTCSEC_HS_MAX_LEN], ka[32], kd[32];
+      /* Zeroed: a flip of suite 2 into 3 verifies with a 32-byte key. */
+      uint8_t m1[MTCSEC_HS_MAX_LEN], ka[32] = {0}, kd[32] = {0};
       size_t len = build_m1(prov[p], suite, m1, sizeof(m1), ka, kd), i;
       mtcsec_hs hs;
 
@@ -270,9 +270,8 @@ static void test_codec_m4_mic_covers_m1_nonce_and_info(void **state) {
       mtcsec_m4_fields f;
       mtcsec_hs hs;
       mtcsec_ssize n;
-      assert_int_equal(mtcsec_derive_device_keys(prov[p], suite, PSK, DEV,
-                                                 SRV, ka, kd),
-                       0);
+      assert_int_equal(
+        mtcsec_derive_device_keys(prov[p], suite, PSK, DEV, SRV, ka, kd), 0);
       f.suite = suite;
       f.mtcs_id = SRV;
       f.mtcd_id = DEV;
@@ -288,17 +287,16 @@ static void test_codec_m4_mic_covers_m1_nonce_and_info(void **state) {
       assert_int_equal(m4[0], 0x14);
       assert_memory_equal(m4 + 2, SRV, 8);
       assert_memory_equal(m4 + 10, DEV, 8);
-      assert_int_equal(mtcsec_hs_decode(&hs, MTCSEC_MSG_M4, m4, (size_t)n),
-                       0);
+      assert_int_equal(mtcsec_hs_decode(&hs, MTCSEC_MSG_M4, m4, (size_t)n), 0);
       assert_int_equal(
         mtcsec_m4_verify(&hs, prov[p], ka, NONCE, DINFO, sizeof(DINFO)), 0);
       /* A different MTCdNonce or MTCdInfo (e.g. an M4 replayed from an
        * earlier session) does not verify. */
       memcpy(other_nonce, NONCE, 8);
       other_nonce[7] ^= 1;
-      assert_int_equal(mtcsec_m4_verify(&hs, prov[p], ka, other_nonce, DINFO,
-                                        sizeof(DINFO)),
-                       MTCSEC_ERR_MIC);
+      assert_int_equal(
+        mtcsec_m4_verify(&hs, prov[p], ka, other_nonce, DINFO, sizeof(DINFO)),
+        MTCSEC_ERR_MIC);
       memcpy(other_info, DINFO, 3);
       other_info[2] = 0x0f;
       assert_int_equal(mtcsec_m4_verify(&hs, prov[p], ka, NONCE, other_info,
@@ -376,8 +374,8 @@ static void test_codec_err_frame(void **state) {
   mtcsec_frame fr;
   mtcsec_ssize n;
   (void)state;
-  n = mtcsec_err_frame_encode(buf, sizeof(buf), 7, MTCSEC_ERRCODE_BAD_MIC,
-                              NULL);
+  n =
+    mtcsec_err_frame_encode(buf, sizeof(buf), 7, MTCSEC_ERRCODE_BAD_MIC, NULL);
   assert_int_equal(n, 8);
   assert_int_equal(mtcsec_frame_parse(&fr, buf, (size_t)n), 8);
   assert_int_equal(fr.type, MTCSEC_MSG_ERR);
@@ -416,8 +414,7 @@ static void test_codec_m3_decode(void **state) {
   n = mtcsec_m4_build(body, sizeof(body), c, ka, &f);
   assert_true(n > 0);
   memset(body + n, 0xab, 32);
-  assert_int_equal(
-    mtcsec_m3_decode(&hs, &dk, &dklen, body, (size_t)n + 32), 0);
+  assert_int_equal(mtcsec_m3_decode(&hs, &dk, &dklen, body, (size_t)n + 32), 0);
   assert_int_equal(dklen, 32);
   assert_ptr_equal(dk, body + n);
   /* DMKey of the wrong length. */
@@ -440,14 +437,12 @@ static void test_codec_revocation(void **state) {
       mtcsec_revoke r;
       mtcsec_ssize n;
       size_t i;
-      assert_int_equal(mtcsec_derive_device_keys(prov[p], suite, PSK, DEV,
-                                                 SRV, ka, kd),
-                       0);
+      assert_int_equal(
+        mtcsec_derive_device_keys(prov[p], suite, PSK, DEV, SRV, ka, kd), 0);
       n = mtcsec_revoke_build(msg, sizeof(msg), prov[p], suite, ka, SRV, DEV,
                               0x0102, NONCE);
       assert_int_equal(n, 27 + sp->miclen);
-      assert_int_equal(
-        mtcsec_revoke_decode(&r, msg, (size_t)n, sp->miclen), 0);
+      assert_int_equal(mtcsec_revoke_decode(&r, msg, (size_t)n, sp->miclen), 0);
       assert_int_equal(r.key_id, 0x0102);
       assert_memory_equal(r.mtcd_nonce, NONCE, 8);
       assert_int_equal(
@@ -462,9 +457,8 @@ static void test_codec_revocation(void **state) {
         assert_int_not_equal(rv, 0);
         msg[i / 8] ^= (uint8_t)(1u << (i % 8));
       }
-      assert_int_equal(
-        mtcsec_revoke_decode(&r, msg, (size_t)n - 1, sp->miclen),
-        MTCSEC_ERR_MALFORMED);
+      assert_int_equal(mtcsec_revoke_decode(&r, msg, (size_t)n - 1, sp->miclen),
+                       MTCSEC_ERR_MALFORMED);
     }
   }
 }
@@ -503,8 +497,7 @@ static void test_codec_window(void **state) {
   mtcsec_window_update(&w, UINT64_MAX);
   assert_int_equal(mtcsec_window_check(&w, UINT64_MAX), MTCSEC_ERR_REPLAY);
   assert_int_equal(mtcsec_window_check(&w, UINT64_MAX - 63), 0);
-  assert_int_equal(mtcsec_window_check(&w, UINT64_MAX - 64),
-                   MTCSEC_ERR_REPLAY);
+  assert_int_equal(mtcsec_window_check(&w, UINT64_MAX - 64), MTCSEC_ERR_REPLAY);
 }
 
 static void test_codec_errors_have_names(void **state) {

@@ -36,7 +36,8 @@ typedef struct fx {
   int persist_calls;
   int persist_fail;
   int events[8];
-  mtcsec_dev_event last;
+  mtcsec_dev_event last; /* last.ueid points to last_ueid */
+  uint8_t last_ueid[8];
 } fx;
 
 static int persist_cb(void *ud, uint64_t next) {
@@ -53,6 +54,9 @@ static void event_cb(void *ud, const mtcsec_dev_event *ev) {
   fx *f = ud;
   f->events[ev->type]++;
   f->last = *ev;
+  /* ev->ueid is valid during the callback only: keep a copy. */
+  memcpy(f->last_ueid, ev->ueid, 8);
+  f->last.ueid = f->last_ueid;
 }
 
 static void fx_init(fx *f, uint8_t suite, uint64_t next_nonce) {
