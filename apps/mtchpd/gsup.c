@@ -44,7 +44,9 @@ static mtcsec_ssize gsup_encode_head(const struct osmo_gsup_message *m,
 
 /* The error type answering a request type (low two bits 00 -> 01), or -1
  * for a message that is not a request. */
-static int gsup_err_type(int type) { return (type & 3) == 0 ? (type | 1) : -1; }
+static int gsup_err_type(unsigned type) {
+  return (type & 3u) == 0 ? (int)(type | 1u) : -1;
+}
 
 static int gsup_send_raw(hp_conn *c, const uint8_t *data, size_t len) {
   return hp_conn_send(c, IPAC_PROTO_OSMO, IPAC_PROTO_EXT_GSUP, data, len);
@@ -295,7 +297,8 @@ static int gsup_builtin(hp_daemon *d, hp_conn *c,
     app_log(MTCSEC_LOG_INFO,
             "event=gsup_unsupported conn=%llu imsi=%s type=0x%02x",
             (unsigned long long)c->id, req->imsi, (unsigned)req->message_type);
-    return gsup_send_error(c, req->imsi, gsup_err_type(req->message_type),
+    return gsup_send_error(c, req->imsi,
+                           gsup_err_type((unsigned)req->message_type),
                            GMM_CAUSE_MSGT_NOTEXIST_NOTIMPL);
   }
 }
@@ -320,7 +323,8 @@ static int gsup_relay_up(hp_daemon *d, hp_conn *c,
             "event=relay conn=%llu imsi=%s type=0x%02x result=error "
             "reason=upstream_down",
             (unsigned long long)c->id, req->imsi, (unsigned)req->message_type);
-    return gsup_send_error(c, req->imsi, gsup_err_type(req->message_type),
+    return gsup_send_error(c, req->imsi,
+                           gsup_err_type((unsigned)req->message_type),
                            GMM_CAUSE_NET_FAIL);
   }
   for (i = 0; i < HP_MAX_PENDING; i++) {
@@ -335,11 +339,14 @@ static int gsup_relay_up(hp_daemon *d, hp_conn *c,
             "reason=%s",
             (unsigned long long)c->id, req->imsi, (unsigned)req->message_type,
             p == NULL ? "congested" : "send");
-    return gsup_send_error(c, req->imsi, gsup_err_type(req->message_type),
+    return gsup_send_error(c, req->imsi,
+                           gsup_err_type((unsigned)req->message_type),
                            GMM_CAUSE_NET_FAIL);
   }
   p->used = 1;
-  snprintf(p->imsi, sizeof(p->imsi), "%s", req->imsi);
+  /* IMSIs have at most 15 digits; the source buffer is larger. */
+  memcpy(p->imsi, req->imsi, sizeof(p->imsi));
+  p->imsi[sizeof(p->imsi) - 1] = '\0';
   p->msg_type = (uint8_t)req->message_type;
   p->conn_id = c->id;
   p->deadline = app_now_ms() + (mtcsec_tstamp)d->cfg.upstream_timeout * 1000u;
@@ -465,9 +472,8 @@ void hp_gsup_expire(hp_daemon *d, mtcsec_tstamp now, int all) {
             "event=relay imsi=%s type=0x%02x result=error reason=%s", p->imsi,
             (unsigned)p->msg_type, all ? "upstream_lost" : "timeout");
     if (c != NULL) {
-      (void)gsup_send_error(
-        c, p->imsi, gsup_err_type((enum osmo_gsup_message_type)p->msg_type),
-        GMM_CAUSE_NET_FAIL);
+      (void)gsup_send_error(c, p->imsi, gsup_err_type(p->msg_type),
+                            GMM_CAUSE_NET_FAIL);
     }
     memset(p, 0, sizeof(*p));
   }

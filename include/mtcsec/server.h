@@ -132,6 +132,13 @@ int mtcsec_srv_batch_done(mtcsec_srv *srv, mtcsec_srv_batch *b, int rv,
 mtcsec_ssize mtcsec_srv_write(mtcsec_srv *srv, uint8_t *dest, size_t destlen,
                               uint64_t *conn);
 
+/**
+ * Changes the rate limit (keys per device per minute, 0: none) without
+ * touching anything else (windows, duplicate cache, transactions): a daemon
+ * calls it on a configuration reload.  Every device's bucket starts full.
+ */
+void mtcsec_srv_set_rate(mtcsec_srv *srv, uint32_t rate_per_minute);
+
 /** Drops queued answers for a closed connection. */
 void mtcsec_srv_conn_closed(mtcsec_srv *srv, uint64_t conn);
 

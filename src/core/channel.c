@@ -36,8 +36,8 @@ int mtcsec_chan_derive(const mtcsec_crypto *crypto, uint8_t suite,
                     ctx, 2, iv_d2u, MTCSEC_IV_LEN);
   }
   if (rv == 0) {
-    rv = mtcsec_kdf(crypto, alg, dmkey, sp->keylen, l_ku, sizeof(l_ku) - 1,
-                    ctx, 2, k_u2d, sp->keylen);
+    rv = mtcsec_kdf(crypto, alg, dmkey, sp->keylen, l_ku, sizeof(l_ku) - 1, ctx,
+                    2, k_u2d, sp->keylen);
   }
   if (rv == 0) {
     rv = mtcsec_kdf(crypto, alg, dmkey, sp->keylen, l_ivu, sizeof(l_ivu) - 1,
@@ -58,11 +58,11 @@ int mtcsec_chan_init(mtcsec_chan *ch, const mtcsec_crypto *crypto,
   }
   memset(ch, 0, sizeof(*ch));
   if (end == MTCSEC_CHAN_DEVICE) {
-    rv = mtcsec_chan_derive(crypto, suite, dmkey, key_id, ch->tx_key,
-                            ch->tx_iv, ch->rx_key, ch->rx_iv);
+    rv = mtcsec_chan_derive(crypto, suite, dmkey, key_id, ch->tx_key, ch->tx_iv,
+                            ch->rx_key, ch->rx_iv);
   } else {
-    rv = mtcsec_chan_derive(crypto, suite, dmkey, key_id, ch->rx_key,
-                            ch->rx_iv, ch->tx_key, ch->tx_iv);
+    rv = mtcsec_chan_derive(crypto, suite, dmkey, key_id, ch->rx_key, ch->rx_iv,
+                            ch->tx_key, ch->tx_iv);
   }
   if (rv != 0) {
     mtcsec_zeroize(ch, sizeof(*ch));
@@ -125,9 +125,10 @@ mtcsec_ssize mtcsec_chan_seal(mtcsec_chan *ch, uint8_t *dest, size_t destlen,
   mtcsec_put_u16(dest + 1, ch->key_id);
   mtcsec_put_u32(dest + 3, ch->tx_seq);
   chan_nonce(nonce, ch->tx_iv, ch->tx_seq);
-  rv = ch->crypto->ops->ccm_seal(ch->crypto->ctx, ch->tx_key, ch->keylen,
-                                 nonce, dest, MTCSEC_RECORD_HDR_LEN, pt, ptlen,
+  rv = ch->crypto->ops->ccm_seal(ch->crypto->ctx, ch->tx_key, ch->keylen, nonce,
+                                 dest, MTCSEC_RECORD_HDR_LEN, pt, ptlen,
                                  dest + MTCSEC_RECORD_HDR_LEN, ch->taglen);
+  mtcsec_zeroize(nonce, sizeof(nonce));
   if (rv != 0) {
     mtcsec_zeroize(dest, need);
     return rv;
@@ -168,11 +169,11 @@ mtcsec_ssize mtcsec_chan_open(mtcsec_chan *ch, uint8_t *dest, size_t destlen,
     return MTCSEC_ERR_NOBUF;
   }
   chan_nonce(nonce, ch->rx_iv, h.seq);
-  rv = ch->crypto->ops->ccm_open(ch->crypto->ctx, ch->rx_key, ch->keylen,
-                                 nonce, rec, MTCSEC_RECORD_HDR_LEN,
-                                 rec + MTCSEC_RECORD_HDR_LEN,
-                                 reclen - MTCSEC_RECORD_HDR_LEN, dest,
-                                 ch->taglen);
+  rv = ch->crypto->ops->ccm_open(
+    ch->crypto->ctx, ch->rx_key, ch->keylen, nonce, rec, MTCSEC_RECORD_HDR_LEN,
+    rec + MTCSEC_RECORD_HDR_LEN, reclen - MTCSEC_RECORD_HDR_LEN, dest,
+    ch->taglen);
+  mtcsec_zeroize(nonce, sizeof(nonce));
   if (rv != 0) {
     return rv;
   }

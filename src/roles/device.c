@@ -248,6 +248,7 @@ static int dev_handle_m4(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
   mtcsec_sinfo si;
   uint8_t dmkey[MTCSEC_CFG_MAX_KEY_LEN];
   uint8_t ueid[MTCSEC_ID_LEN];
+  mtcsec_chan chan;
   mtcsec_tstamp expiry;
   size_t i;
   int rv;
@@ -293,13 +294,16 @@ static int dev_handle_m4(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
   expiry = (uint64_t)si.lifetime * 1000u;
   expiry =
     now > MTCSEC_TSTAMP_NEVER - expiry ? MTCSEC_TSTAMP_NEVER : now + expiry;
-  s = &d->sessions[dev_session_slot(d, si.key_id)];
-  dev_session_erase(s);
-  rv = mtcsec_chan_init(&s->chan, d->crypto, d->suite, MTCSEC_CHAN_DEVICE,
-                        dmkey, si.key_id, expiry);
+  /* Into a temporary first: a provider failure leaves every session and
+   * the pending exchange as they were. */
+  rv = mtcsec_chan_init(&chan, d->crypto, d->suite, MTCSEC_CHAN_DEVICE, dmkey,
+                        si.key_id, expiry);
   if (rv != 0) {
     goto cleanup;
   }
+  s = &d->sessions[dev_session_slot(d, si.key_id)];
+  dev_session_erase(s);
+  s->chan = chan;
   s->in_use = 1;
   s->perms = si.perms;
   memcpy(s->ueid, p->ueid, MTCSEC_ID_LEN);
@@ -314,6 +318,7 @@ static int dev_handle_m4(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
            si.lifetime);
 cleanup:
   mtcsec_zeroize(dmkey, sizeof(dmkey));
+  mtcsec_zeroize(&chan, sizeof(chan));
   return rv;
 }
 

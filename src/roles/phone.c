@@ -394,6 +394,30 @@ static int ue_handle_m3(mtcsec_ue *ue, ue_exchange *x, const uint8_t *body,
     goto cleanup;
   }
 
+  /* The same DMKey again: a duplicated M1 (radio, relay, or an attacker
+   * replaying it) came back as the same M3 from the server's duplicate
+   * cache (section 4).  Keep the live channel as it is: restarting it would
+   * send u2d records with sequence numbers, hence CCM nonces, already used,
+   * empty the d2u replay window and extend the lifetime.  Only the M4 is
+   * sent again, for a device that lost it. */
+  if (s->in_use && s->chan.live && s->chan.suite == chan.suite &&
+      s->chan.key_id == chan.key_id &&
+      (mtcsec_ct_memcmp(s->chan.tx_key, chan.tx_key, sizeof(chan.tx_key)) |
+       mtcsec_ct_memcmp(s->chan.rx_key, chan.rx_key, sizeof(chan.rx_key)) |
+       mtcsec_ct_memcmp(s->chan.tx_iv, chan.tx_iv, sizeof(chan.tx_iv)) |
+       mtcsec_ct_memcmp(s->chan.rx_iv, chan.rx_iv, sizeof(chan.rx_iv))) == 0) {
+    memcpy(x->m4, body, m4len);
+    x->m4len = m4len;
+    x->state = UE_X_SEND_M4;
+    x->deadline = MTCSEC_TSTAMP_NEVER;
+    MTCSEC_LOG(ue->log, ue->user_data, MTCSEC_LOG_INFO,
+               "role=ue ev=m3_same_key mtcd=%s req_id=%" PRIu32 " key_id=%u",
+               mtcsec_id_hex(idhex, x->mtcd_id), x->req_id,
+               (unsigned)sinfo.key_id);
+    rv = 0;
+    goto cleanup;
+  }
+
   /* One DMKey per device: a new one replaces the old. */
   if (s->in_use) {
     ue_session_clear(s);

@@ -389,6 +389,17 @@ static void rl_refill(const mtcsec_srv *srv, srv_dev *d, mtcsec_tstamp now) {
   }
 }
 
+void mtcsec_srv_set_rate(mtcsec_srv *srv, uint32_t rate_per_minute) {
+  size_t i;
+  if (srv == NULL) {
+    return;
+  }
+  srv->cfg.rate_per_minute = rate_per_minute;
+  for (i = 0; i < srv->devcap; i++) {
+    srv->devs[i].rl_tokens = (uint64_t)rate_per_minute * SRV_RATE_UNIT;
+  }
+}
+
 /* Gives back the token of an exchange that issued no key. */
 static void rl_refund(const mtcsec_srv *srv, srv_dev *d) {
   uint64_t cap = (uint64_t)srv->cfg.rate_per_minute * SRV_RATE_UNIT;

@@ -231,11 +231,21 @@ cleanup:
 
 /* ------------------------------------------------------ RFC 5649 wrap */
 
+/* Both contexts are keyed once, at new(); a call only restarts one with
+ * EVP_CipherInit_ex2(ctx, NULL, NULL, NULL, ...), which keeps the key
+ * schedule, so that unwrapping a device record on every M2 neither
+ * allocates nor expands the KEK again. */
 struct mtcsec_kek_ctx {
   EVP_CIPHER *cipher; /* fetched once per handle */
-  EVP_CIPHER_CTX *ctx;
-  uint8_t kek[MTCSEC_KEK_LEN];
+  EVP_CIPHER_CTX *wrap, *unwrap;
 };
+
+static int kek_ctx_key(EVP_CIPHER_CTX *c, const EVP_CIPHER *cipher,
+                       const uint8_t kek[MTCSEC_KEK_LEN], int enc) {
+  /* OpenSSL 3.0 refuses wrap modes through EVP without this flag. */
+  EVP_CIPHER_CTX_set_flags(c, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
+  return EVP_CipherInit_ex2(c, cipher, kek, NULL, enc, NULL) == 1 ? 0 : -1;
+}
 
 int mtcsec_kek_ctx_new(mtcsec_kek_ctx **pk, const uint8_t kek[MTCSEC_KEK_LEN]) {
   mtcsec_kek_ctx *k;
@@ -248,12 +258,14 @@ int mtcsec_kek_ctx_new(mtcsec_kek_ctx **pk, const uint8_t kek[MTCSEC_KEK_LEN]) {
     return MTCSEC_ERR_NOMEM;
   }
   k->cipher = EVP_CIPHER_fetch(NULL, "AES-256-WRAP-PAD", NULL);
-  k->ctx = EVP_CIPHER_CTX_new();
-  if (k->cipher == NULL || k->ctx == NULL) {
+  k->wrap = EVP_CIPHER_CTX_new();
+  k->unwrap = EVP_CIPHER_CTX_new();
+  if (k->cipher == NULL || k->wrap == NULL || k->unwrap == NULL ||
+      kek_ctx_key(k->wrap, k->cipher, kek, 1) != 0 ||
+      kek_ctx_key(k->unwrap, k->cipher, kek, 0) != 0) {
     mtcsec_kek_ctx_del(k);
     return MTCSEC_ERR_CRYPTO;
   }
-  memcpy(k->kek, kek, MTCSEC_KEK_LEN);
   *pk = k;
   return 0;
 }
@@ -262,7 +274,8 @@ void mtcsec_kek_ctx_del(mtcsec_kek_ctx *k) {
   if (k == NULL) {
     return;
   }
-  EVP_CIPHER_CTX_free(k->ctx); /* cleanses the key schedule */
+  EVP_CIPHER_CTX_free(k->wrap); /* cleanses the key schedule */
+  EVP_CIPHER_CTX_free(k->unwrap);
   EVP_CIPHER_free(k->cipher);
   mtcsec_zeroize(k, sizeof(*k));
   free(k);
@@ -271,6 +284,7 @@ void mtcsec_kek_ctx_del(mtcsec_kek_ctx *k) {
 /* One whole wrap or unwrap: RFC 5649 is not a streaming mode. */
 static mtcsec_ssize kek_run(mtcsec_kek_ctx *k, int enc, const uint8_t *in,
                             size_t inlen, uint8_t *out, size_t outlen) {
+  EVP_CIPHER_CTX *c;
   int n = 0, fin = 0;
 
   if (k == NULL || in == NULL || out == NULL || inlen == 0 || inlen > 256) {
@@ -279,22 +293,16 @@ static mtcsec_ssize kek_run(mtcsec_kek_ctx *k, int enc, const uint8_t *in,
   if (outlen < (enc ? MTCSEC_KEK_WRAP_LEN(inlen) : inlen)) {
     return MTCSEC_ERR_NOBUF;
   }
-  if (EVP_CIPHER_CTX_reset(k->ctx) != 1) {
+  c = enc ? k->wrap : k->unwrap;
+  if (EVP_CipherInit_ex2(c, NULL, NULL, NULL, enc, NULL) != 1) {
     return MTCSEC_ERR_CRYPTO;
   }
-  /* OpenSSL 3.0 refuses wrap modes through EVP without this flag. */
-  EVP_CIPHER_CTX_set_flags(k->ctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
-  if (EVP_CipherInit_ex2(k->ctx, k->cipher, k->kek, NULL, enc, NULL) != 1) {
-    return MTCSEC_ERR_CRYPTO;
-  }
-  if (EVP_CipherUpdate(k->ctx, out, &n, in, (int)inlen) != 1 || n <= 0 ||
-      EVP_CipherFinal_ex(k->ctx, out + n, &fin) != 1) {
+  if (EVP_CipherUpdate(c, out, &n, in, (int)inlen) != 1 || n <= 0 ||
+      EVP_CipherFinal_ex(c, out + n, &fin) != 1) {
     mtcsec_zeroize(out, outlen);
-    (void)EVP_CIPHER_CTX_reset(k->ctx);
     /* Unwrap: the integrity check of RFC 5649 section 3 failed. */
     return enc ? MTCSEC_ERR_CRYPTO : MTCSEC_ERR_MIC;
   }
-  (void)EVP_CIPHER_CTX_reset(k->ctx);
   return (mtcsec_ssize)n + fin;
 }
 

@@ -48,8 +48,7 @@ static void vec_load(vec *v, const char *name) {
 }
 
 /* The hex string of "key": "..." (keys are unique in a vector file). */
-static size_t vec_hex(const vec *v, const char *key, uint8_t *out,
-                      size_t max) {
+static size_t vec_hex(const vec *v, const char *key, uint8_t *out, size_t max) {
   char pat[64], hex[8192];
   const char *p, *q;
   snprintf(pat, sizeof(pat), "\"%s\":", key);
@@ -127,13 +126,11 @@ static void world_init(world *w, uint8_t suite, const uint8_t *psk,
   assert_int_equal(mtcsec_store_mem_new(&w->store, NULL), 0);
   memset(&d, 0, sizeof(d));
   d.suite = suite;
-  assert_int_equal(mtcsec_derive_device_keys(w->c, suite, psk, DEV, SRV,
-                                             d.k_auth, d.k_dm),
-                   0);
+  assert_int_equal(
+    mtcsec_derive_device_keys(w->c, suite, psk, DEV, SRV, d.k_auth, d.k_dm), 0);
   assert_int_equal(mtcsec_store_mem_add_device(w->store, DEV, &d), 0);
   mtcsec_zeroize(&d, sizeof(d));
-  assert_int_equal(
-    mtcsec_store_mem_grant(w->store, DEV, UEID, 0x0f, 3600), 0);
+  assert_int_equal(mtcsec_store_mem_grant(w->store, DEV, UEID, 0x0f, 3600), 0);
   assert_int_equal(mtcsec_store_mem_allow_relay(w->store, DEV, GWID), 0);
   mtcsec_srv_config_default(&scfg);
   memcpy(scfg.mtcs_id, SRV, 8);
@@ -196,8 +193,7 @@ static size_t hop(world *w, int relayed, mtcsec_gw_dir dir, uint8_t *buf,
 
 /* One exchange, UE-triggered by M0; fills t with what each link carried. */
 static void run_exchange(world *w, mtcsec_ue *ue, int relayed, uint8_t perms,
-                         const uint8_t *snonce, mtcsec_tstamp now,
-                         trace *t) {
+                         const uint8_t *snonce, mtcsec_tstamp now, trace *t) {
   uint8_t buf[512], out[512];
   mtcsec_link link;
   uint64_t peer, conn;
@@ -303,8 +299,8 @@ static void check_against_vector(const char *file, uint8_t suite,
   ptl = vec_hex(&v, "d2u_plaintext", wantpt, sizeof(wantpt));
   n = mtcsec_dev_seal(&w.dev, 1, rec, sizeof(rec), wantpt, ptl, 1001);
   assert_true(n > 0);
-  if (strstr(file, "relayed2") == NULL && strstr(file, "suite3-relayed") ==
-                                             NULL) {
+  if (strstr(file, "relayed2") == NULL &&
+      strstr(file, "suite3-relayed") == NULL) {
     wl = vec_hex(&v, "record_d2u", want, sizeof(want));
     assert_int_equal((size_t)n, wl);
     assert_memory_equal(rec, want, wl);
@@ -319,9 +315,9 @@ static void check_against_vector(const char *file, uint8_t suite,
     mtcsec_dev_record_info info;
     n = mtcsec_chan_seal(ch, rec, sizeof(rec), wantpt, ptl, 1002);
     assert_true(n > 0);
-    assert_int_equal(mtcsec_dev_open(&w.dev, pt, sizeof(pt), rec, (size_t)n,
-                                     1002, &info),
-                     (mtcsec_ssize)ptl);
+    assert_int_equal(
+      mtcsec_dev_open(&w.dev, pt, sizeof(pt), rec, (size_t)n, 1002, &info),
+      (mtcsec_ssize)ptl);
     assert_int_equal(info.perms, 3);
   }
   if (strstr(file, "relayed2") == NULL) {
@@ -340,10 +336,9 @@ static void check_against_vector(const char *file, uint8_t suite,
   vec_free(&v);
 }
 
-static const uint8_t PSK32[32] = {0,  1,  2,  3,  4,  5,  6,  7,
-                                  8,  9,  10, 11, 12, 13, 14, 15,
-                                  16, 17, 18, 19, 20, 21, 22, 23,
-                                  24, 25, 26, 27, 28, 29, 30, 31};
+static const uint8_t PSK32[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
+                                  11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
+                                  22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
 
 static void test_exchange_direct_suite1_matches_vector(void **state) {
   (void)state;
@@ -386,8 +381,7 @@ static void test_exchange_duplicate_retransmission(void **state) {
   /* The same M2 body under another req_id. */
   memcpy(again, t.m2, t.m2len);
   again[6] = 0x77;
-  assert_int_equal(mtcsec_srv_recv(w.srv, 99, UEID, again, t.m2len, 30000),
-                   0);
+  assert_int_equal(mtcsec_srv_recv(w.srv, 99, UEID, again, t.m2len, 30000), 0);
   assert_int_equal(mtcsec_srv_commit(w.srv, 30000), 0);
   n = mtcsec_srv_write(w.srv, out, sizeof(out), &conn);
   assert_int_equal((size_t)n, t.m3len);
@@ -398,8 +392,7 @@ static void test_exchange_duplicate_retransmission(void **state) {
                    MTCSEC_ERR_UNEXPECTED);
   assert_int_equal(w.dev_established, 1);
   /* After 60 s it is a replay. */
-  assert_int_equal(mtcsec_srv_recv(w.srv, 99, UEID, again, t.m2len, 61000),
-                   0);
+  assert_int_equal(mtcsec_srv_recv(w.srv, 99, UEID, again, t.m2len, 61000), 0);
   assert_int_equal(mtcsec_srv_commit(w.srv, 61000), 0);
   n = mtcsec_srv_write(w.srv, out, sizeof(out), &conn);
   assert_true(n > 7);
@@ -457,6 +450,62 @@ static void test_exchange_lost_m4_recovers(void **state) {
   world_free(&w);
 }
 
+/* A duplicate of the M1 reaches the UE after its M4 left (a radio or relay
+ * duplicate, or an attacker replaying it): the server answers the same M3
+ * from its cache, and the UE must keep its live channel: no u2d sequence
+ * number (CCM nonce) used twice, no d2u record accepted twice. */
+static void test_exchange_duplicate_m1_after_m4_keeps_channel(void **state) {
+  world w;
+  trace t;
+  mtcsec_ue *ue;
+  mtcsec_chan *ch;
+  uint8_t buf[512], rec1[64], rec2[64], d2u[64], pt[64];
+  const uint8_t msg[4] = {1, 2, 3, 4};
+  mtcsec_link link;
+  uint64_t peer, conn;
+  mtcsec_ssize n, n1, n2, nd;
+  (void)state;
+  world_init(&w, 1, PSK32, 0);
+  ue = new_ue(&w);
+  run_exchange(&w, ue, 0, 3, SNONCE, 0, &t);
+  ch = mtcsec_ue_channel(ue, DEV);
+  assert_non_null(ch);
+  n1 = mtcsec_chan_seal(ch, rec1, sizeof(rec1), msg, sizeof(msg), 10);
+  assert_true(n1 > 0);
+  nd = mtcsec_dev_seal(&w.dev, 0, d2u, sizeof(d2u), msg, sizeof(msg), 10);
+  assert_true(nd > 0);
+  assert_int_equal(mtcsec_chan_open(ch, pt, sizeof(pt), d2u, (size_t)nd, 10),
+                   4);
+
+  /* The duplicate M1 goes the whole way round again. */
+  assert_int_equal(mtcsec_ue_read_device(ue, t.m1, t.m1len, 2, 20), 0);
+  n = mtcsec_ue_write(ue, buf, sizeof(buf), &link, &peer, 20);
+  assert_int_equal(link, MTCSEC_LINK_SERVER);
+  assert_int_equal(mtcsec_srv_recv(w.srv, 99, UEID, buf, (size_t)n, 20), 0);
+  assert_int_equal(mtcsec_srv_commit(w.srv, 20), 0);
+  n = mtcsec_srv_write(w.srv, buf, sizeof(buf), &conn);
+  assert_int_equal(buf[2], MTCSEC_MSG_M3);
+  assert_int_equal(mtcsec_ue_read_server(ue, buf, (size_t)n, 20), 0);
+  /* The M4 is sent again (the device ignores it)... */
+  n = mtcsec_ue_write(ue, buf, sizeof(buf), &link, &peer, 20);
+  assert_int_equal(link, MTCSEC_LINK_DEVICE);
+  assert_int_equal(mtcsec_dev_read(&w.dev, buf, (size_t)n, 1, 20),
+                   MTCSEC_ERR_UNEXPECTED);
+  /* ...and the channel goes on where it was. */
+  assert_ptr_equal(mtcsec_ue_channel(ue, DEV), ch);
+  n2 = mtcsec_chan_seal(ch, rec2, sizeof(rec2), msg, sizeof(msg), 30);
+  assert_true(n2 > 0);
+  assert_int_not_equal(memcmp(rec1 + 3, rec2 + 3, 4), 0); /* new seq */
+  assert_int_equal(mtcsec_chan_open(ch, pt, sizeof(pt), d2u, (size_t)nd, 30),
+                   MTCSEC_ERR_REPLAY);
+  assert_int_equal(
+    mtcsec_dev_open(&w.dev, pt, sizeof(pt), rec1, (size_t)n1, 30, NULL), 4);
+  assert_int_equal(
+    mtcsec_dev_open(&w.dev, pt, sizeof(pt), rec2, (size_t)n2, 30, NULL), 4);
+  mtcsec_ue_del(ue);
+  world_free(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_exchange_direct_suite1_matches_vector),
@@ -467,6 +516,7 @@ int main(void) {
     cmocka_unit_test(test_exchange_relayed_suite3_matches_vector),
     cmocka_unit_test(test_exchange_duplicate_retransmission),
     cmocka_unit_test(test_exchange_lost_m4_recovers),
+    cmocka_unit_test(test_exchange_duplicate_m1_after_m4_keeps_channel),
   };
   int rv = cmocka_run_group_tests(tests, NULL, NULL);
   th_providers_cleanup();
