@@ -4,10 +4,14 @@
  *
  * Frames the core cannot take now (BUSY: its in-flight or output limits)
  * wait in the worker's backlog, in order, and are handed again after the
- * next commit.  A change of rate_per_minute (SIGHUP) needs a new core: the
- * worker stops handing frames, waits until nothing is in flight, and
- * recreates it; the duplicate cache and the rate buckets start afresh (the
- * windows are reloaded from the store).
+ * next commit.  A frame is unlinked from the backlog while the core handles
+ * it: answering it may close its connection (out of memory), which drops
+ * that connection's other backlogged frames.
+ *
+ * The core lives as long as the worker.  A change of rate_per_minute
+ * (SIGHUP) goes to it with mtcsec_srv_set_rate(): the duplicate cache
+ * (PROTOCOL.md section 4: a retry within 60 s gets the same M3), the
+ * windows and the exchanges in flight stay.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -58,17 +62,16 @@ static void core_log(void *user_data, int level, const char *msg) {
 static const mtcsec_srv_callbacks core_callbacks = {core_on_result};
 
 int mtcsd_core_create(mtcsd_worker *w) {
-  mtcsec_srv *srv = NULL;
-  int rv;
   w->srv_cfg.log = core_log;
-  rv = mtcsec_srv_new(&srv, &w->srv_cfg, &w->crypto, &mtcsec_sqlite_ops, w->db,
-                      &core_callbacks, w);
-  if (rv != 0) {
-    return rv;
-  }
-  mtcsec_srv_del(w->srv);
-  w->srv = srv;
-  return 0;
+  return mtcsec_srv_new(&w->srv, &w->srv_cfg, &w->crypto, &mtcsec_sqlite_ops,
+                        w->db, &core_callbacks, w);
+}
+
+void mtcsd_core_set_rate(mtcsd_worker *w, uint32_t rate_per_minute) {
+  w->srv_cfg.rate_per_minute = rate_per_minute;
+  mtcsec_srv_set_rate(w->srv, rate_per_minute);
+  app_log(MTCSEC_LOG_DEBUG, "event=core_rate worker=%u rate=%u", w->idx,
+          (unsigned)rate_per_minute);
 }
 
 int mtcsd_core_idle(const mtcsd_worker *w) {
@@ -87,10 +90,16 @@ static void core_route_answer(mtcsd_worker *w, uint64_t conn,
   if (owner >= w->d->nworkers) {
     return;
   }
-  m = mtcsd_msg_new(MSG_ANSWER, frame, len);
+  m = MTCSD_FI_NOMEM("MTCSD_FI_ROUTE_NOMEM", frame, len)
+        ? NULL
+        : mtcsd_msg_new(MSG_ANSWER, frame, len);
   if (m == NULL) {
-    app_log(MTCSEC_LOG_ERROR, "event=answer_dropped conn=%llu err=nomem",
+    /* The connection would wait for this answer forever: its worker
+     * closes it. */
+    app_log(MTCSEC_LOG_ERROR,
+            "event=answer_dropped conn=%llu err=nomem action=close",
             (unsigned long long)conn);
+    mtcsd_worker_lost(&w->d->workers[owner], conn);
     return;
   }
   m->conn = conn;
@@ -112,6 +121,30 @@ static void core_drain_answers(mtcsd_worker *w) {
     core_route_answer(w, conn, buf, (size_t)n);
   }
   mtcsec_zeroize(buf, sizeof(buf));
+}
+
+/* Unlinks the first frame of the backlog (NULL if empty). */
+static mtcsd_msg *backlog_pop(mtcsd_worker *w) {
+  mtcsd_msg *m = w->backlog_head;
+  if (m != NULL) {
+    w->backlog_head = m->next;
+    if (w->backlog_head == NULL) {
+      w->backlog_tail = NULL;
+    }
+    w->backlog_len--;
+    m->next = NULL;
+  }
+  return m;
+}
+
+/* Puts m back in front of the backlog. */
+static void backlog_unpop(mtcsd_worker *w, mtcsd_msg *m) {
+  m->next = w->backlog_head;
+  w->backlog_head = m;
+  if (w->backlog_tail == NULL) {
+    w->backlog_tail = m;
+  }
+  w->backlog_len++;
 }
 
 static void backlog_push(mtcsd_worker *w, mtcsd_msg *m) {
@@ -157,9 +190,10 @@ static int core_recv(mtcsd_worker *w, uint64_t conn, const uint8_t *ueid,
 void mtcsd_core_frame(mtcsd_worker *w, uint64_t conn,
                       const uint8_t ueid[MTCSEC_ID_LEN], const uint8_t *frame,
                       size_t len, mtcsd_msg *owned) {
-  if (w->backlog_head == NULL && !w->rate_pending &&
-      core_recv(w, conn, ueid, frame, len) == 0) {
-    free(owned);
+  if (w->backlog_head == NULL && core_recv(w, conn, ueid, frame, len) == 0) {
+    if (owned != NULL) {
+      mtcsd_msg_free(owned);
+    }
     return;
   }
   if (owned == NULL) {
@@ -184,31 +218,19 @@ void mtcsd_core_frame(mtcsd_worker *w, uint64_t conn,
 }
 
 void mtcsd_core_pump(mtcsd_worker *w) {
+  mtcsd_msg *m;
   core_drain_answers(w);
-  if (w->rate_pending && mtcsd_core_idle(w)) {
-    w->srv_cfg.rate_per_minute = w->new_rate;
-    if (mtcsd_core_create(w) != 0) {
-      app_log(MTCSEC_LOG_ERROR,
-              "event=reload_failed worker=%u what=rate_per_minute "
-              "err=nomem",
-              w->idx);
-    } else {
-      app_log(MTCSEC_LOG_DEBUG, "event=core_reloaded worker=%u rate=%u", w->idx,
-              (unsigned)w->new_rate);
-    }
-    w->rate_pending = 0;
-  }
-  while (w->backlog_head != NULL && !w->rate_pending) {
-    mtcsd_msg *m = w->backlog_head;
+  /* m is out of the backlog while the core handles it: its answer may close
+   * its connection, and mtcsd_core_conn_closed() then frees that
+   * connection's frames still in the backlog. */
+  while ((m = backlog_pop(w)) != NULL) {
     if (core_recv(w, m->conn, m->ueid, m->data, m->len) != 0) {
-      break; /* BUSY: after the next commit */
+      /* BUSY (nothing was answered, nothing closed): after the next
+       * commit. */
+      backlog_unpop(w, m);
+      break;
     }
-    w->backlog_head = m->next;
-    if (w->backlog_head == NULL) {
-      w->backlog_tail = NULL;
-    }
-    w->backlog_len--;
-    free(m);
+    mtcsd_msg_free(m);
   }
   if (!w->batch_out && mtcsec_srv_pending(w->srv) > 0) {
     if (mtcsec_srv_take_batch(w->srv, &w->batch) == 0 && w->batch.n > 0) {
@@ -238,7 +260,7 @@ void mtcsd_core_conn_closed(mtcsd_worker *w, uint64_t conn) {
     if (m->conn == conn) {
       *pp = m->next;
       w->backlog_len--;
-      free(m);
+      mtcsd_msg_free(m);
       continue;
     }
     prev = m;

@@ -21,6 +21,13 @@
  *
  * Connection ids: (generation << 32) | (slot << 8) | worker.  They are
  * never reused, so an answer for a closed connection is simply dropped.
+ * When a connection closes with frames still unanswered, the workers it
+ * routed frames to are told (MSG_CLOSED): they drop its frames not yet
+ * handed to their core and the core forgets its queued answers.
+ *
+ * Secrets: an M3 ends with DMKey.  Output bytes are zeroized as soon as
+ * TLS has taken them, and every buffer or message that may hold an answer
+ * (or a frame) is zeroized before it is freed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -58,6 +65,7 @@ struct mtcsd_conn {
   uint8_t *out;
   size_t outlen, outoff, outcap;
   uint32_t inflight; /* frames handed to a core, not yet answered */
+  uint64_t routed;   /* bit i: frames went to worker i's core */
   uint32_t events;   /* registered with epoll */
   mtcsec_tstamp opened;
   mtcsec_tstamp hs_deadline, read_deadline, write_deadline;
@@ -93,6 +101,32 @@ mtcsd_msg *mtcsd_msg_new(uint8_t type, const void *data, size_t len) {
   return m;
 }
 
+void mtcsd_msg_free(mtcsd_msg *m) {
+  if (m != NULL) {
+    mtcsec_zeroize(m->data, m->len);
+    free(m);
+  }
+}
+
+#ifdef MTCSD_FAULT_INJECTION
+int mtcsd_fi_nomem(const char *var, const uint8_t *frame, size_t len) {
+  const char *v = getenv(var);
+  uint32_t req_id;
+  if (v == NULL || len < MTCSEC_FRAME_HDR_LEN) {
+    return 0;
+  }
+  req_id = ((uint32_t)frame[3] << 24) | ((uint32_t)frame[4] << 16) |
+           ((uint32_t)frame[5] << 8) | frame[6];
+  return strtoul(v, NULL, 0) == req_id;
+}
+
+/* A size from the environment (tests: small core limits), or dflt. */
+static size_t fi_size(const char *var, size_t dflt) {
+  const char *v = getenv(var);
+  return v != NULL ? (size_t)strtoul(v, NULL, 0) : dflt;
+}
+#endif
+
 static void wake(int fd) {
   uint64_t one = 1;
   while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR) {
@@ -109,6 +143,22 @@ void mtcsd_worker_post(mtcsd_worker *w, mtcsd_msg *m) {
     w->in_head = m;
   }
   w->in_tail = m;
+  need_wake = !w->signalled;
+  w->signalled = 1;
+  pthread_mutex_unlock(&w->mu);
+  if (need_wake) {
+    wake(w->evfd);
+  }
+}
+
+void mtcsd_worker_lost(mtcsd_worker *w, uint64_t conn) {
+  int need_wake;
+  pthread_mutex_lock(&w->mu);
+  if (w->nlost < MTCSD_LOST_MAX) {
+    w->lost[w->nlost++] = conn;
+  } else {
+    w->lost_overflow = 1;
+  }
   need_wake = !w->signalled;
   w->signalled = 1;
   pthread_mutex_unlock(&w->mu);
@@ -235,6 +285,30 @@ static void conn_mark_dirty(mtcsd_worker *w, mtcsd_conn *c) {
 }
 
 /*
+ * Tells the other workers that got frames of c, now closed with frames
+ * unanswered, to drop what they still hold of it.  (With every answer back,
+ * no other worker holds anything of c: nothing to tell.)
+ */
+static void conn_tell_closed(mtcsd_worker *w, const mtcsd_conn *c) {
+  unsigned i;
+  for (i = 0; i < w->d->nworkers && i < 64; i++) {
+    mtcsd_msg *m;
+    if (i == w->idx || !(c->routed & ((uint64_t)1 << i))) {
+      continue;
+    }
+    m = mtcsd_msg_new(MSG_CLOSED, NULL, 0);
+    if (m == NULL) {
+      /* That worker answers the frames anyway; the answers are dropped. */
+      app_log(MTCSEC_LOG_ERROR, "event=post_failed conn=%llu err=nomem",
+              (unsigned long long)c->id);
+      continue;
+    }
+    m->conn = c->id;
+    mtcsd_worker_post(&w->d->workers[i], m);
+  }
+}
+
+/*
  * Closes c: one log line with the reason, close_notify when the TLS session
  * is healthy, and the core forgets the connection's queued answers.  The
  * struct itself is freed at the end of the loop iteration (conn_reap), so
@@ -273,19 +347,34 @@ static void conn_close(mtcsd_worker *w, mtcsd_conn *c, const char *reason,
   w->nconns--;
   mtcsd_metrics_conn_delta(-1);
   mtcsd_core_conn_closed(w, c->id);
+  if (c->inflight > 0) {
+    conn_tell_closed(w, c);
+  }
   c->dead_next = tl_dead;
   tl_dead = c;
+}
+
+/* Zeroizes and frees c's buffers (M3s end with DMKey). */
+static void conn_free_buffers(mtcsd_conn *c) {
+  if (c->in != NULL) {
+    mtcsec_zeroize(c->in, c->incap);
+    free(c->in);
+    c->in = NULL;
+  }
+  if (c->out != NULL) {
+    mtcsec_zeroize(c->out, c->outcap);
+    free(c->out);
+    c->out = NULL;
+  }
+  c->inlen = c->incap = 0;
+  c->outlen = c->outoff = c->outcap = 0;
 }
 
 static void conn_reap(void) {
   while (tl_dead != NULL) {
     mtcsd_conn *c = tl_dead;
     tl_dead = c->dead_next;
-    free(c->in);
-    if (c->out != NULL) {
-      mtcsec_zeroize(c->out, c->outcap); /* M3s end with DMKey */
-    }
-    free(c->out);
+    conn_free_buffers(c);
     free(c);
   }
 }
@@ -317,6 +406,8 @@ static void conn_flush(mtcsd_worker *w, mtcsd_conn *c) {
     r = SSL_write(c->ssl, c->out + c->outoff,
                   left > INT32_MAX ? INT32_MAX : (int)left);
     if (r > 0) {
+      /* TLS has encrypted these bytes: no plaintext copy stays here. */
+      mtcsec_zeroize(c->out + c->outoff, (size_t)r);
       c->outoff += (size_t)r;
       progressed = 1;
       continue;
@@ -358,6 +449,7 @@ static void conn_flush(mtcsd_worker *w, mtcsd_conn *c) {
 void mtcsd_conn_answer(mtcsd_worker *w, uint64_t id, const uint8_t *frame,
                        size_t len) {
   mtcsd_conn *c = conn_lookup(w, id);
+  int fail = MTCSD_FI_NOMEM("MTCSD_FI_ANSWER_NOMEM", frame, len);
   if (c == NULL || c->state != CONN_OPEN) {
     return; /* closed since: the answer goes nowhere */
   }
@@ -367,13 +459,13 @@ void mtcsd_conn_answer(mtcsd_worker *w, uint64_t id, const uint8_t *frame,
   if (c->outoff > 0 && c->outoff == c->outlen) {
     c->outoff = c->outlen = 0;
   }
-  if (c->outlen + len > c->outcap) {
+  if (c->outlen + len > c->outcap || fail) {
     size_t ncap = c->outcap ? c->outcap : CONN_IN_INIT;
     uint8_t *nb;
     while (ncap < c->outlen + len) {
       ncap *= 2;
     }
-    nb = malloc(ncap);
+    nb = fail ? NULL : malloc(ncap);
     if (nb == NULL) {
       conn_close(w, c, "out_of_memory", NULL, MTCSEC_LOG_ERROR);
       return;
@@ -427,6 +519,7 @@ static void conn_dispatch(mtcsd_worker *w, mtcsd_conn *c, const uint8_t *frame,
     }
     m->conn = c->id;
     memcpy(m->ueid, c->ueid, MTCSEC_ID_LEN);
+    c->routed |= (uint64_t)1 << owner;
     mtcsd_worker_post(&w->d->workers[owner], m);
   }
   if (c->inflight >= CONN_MAX_INFLIGHT || c->outlen >= CONN_OUT_HIGH) {
@@ -480,9 +573,15 @@ static int conn_grow_in(mtcsd_conn *c) {
   if (ncap <= c->incap) {
     return 0;
   }
-  nb = realloc(c->in, ncap);
+  /* Not realloc: the old buffer is zeroized before it goes. */
+  nb = malloc(ncap);
   if (nb == NULL) {
     return -1;
+  }
+  if (c->in != NULL) {
+    memcpy(nb, c->in, c->inlen);
+    mtcsec_zeroize(c->in, c->incap);
+    free(c->in);
   }
   c->in = nb;
   c->incap = ncap;
@@ -823,10 +922,74 @@ static void start_drain(mtcsd_worker *w) {
 
 /* ----------------------------------------------------------- inbox */
 
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/*
+ * Connections of other workers closed, announced in the batch of messages
+ * m: the core and the backlog drop what they hold of them now, and their
+ * frames still in m (posted before the close) are dropped when met.
+ * Returns the sorted ids (*n of them; NULL when none, or no memory: then
+ * those frames are handled, and their answers dropped).
+ */
+static uint64_t *inbox_closed(mtcsd_worker *w, const mtcsd_msg *m, size_t *n) {
+  const mtcsd_msg *p;
+  uint64_t *ids;
+  size_t k = 0;
+
+  *n = 0;
+  for (p = m; p != NULL; p = p->next) {
+    k += p->type == MSG_CLOSED;
+  }
+  if (k == 0) {
+    return NULL;
+  }
+  ids = malloc(k * sizeof(*ids));
+  k = 0;
+  for (p = m; p != NULL; p = p->next) {
+    if (p->type == MSG_CLOSED) {
+      mtcsd_core_conn_closed(w, p->conn);
+      if (ids != NULL) {
+        ids[k++] = p->conn;
+      }
+    }
+  }
+  if (ids != NULL) {
+    qsort(ids, k, sizeof(*ids), cmp_u64);
+    *n = k;
+  }
+  return ids;
+}
+
+/* Closes the connections that lost an answer (mtcsd_worker_lost()). */
+static void inbox_lost(mtcsd_worker *w, const uint64_t *lost, size_t n,
+                       int overflow) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    mtcsd_conn *c = conn_lookup(w, lost[i]);
+    if (c != NULL) {
+      conn_close(w, c, "out_of_memory", "an answer was lost", MTCSEC_LOG_ERROR);
+    }
+  }
+  if (overflow) {
+    /* Which ones is unknown: every connection that waits for answers. */
+    for (i = 0; i < w->nslots; i++) {
+      mtcsd_conn *c = w->conns[i];
+      if (c != NULL && c->inflight > 0) {
+        conn_close(w, c, "out_of_memory", "answers were lost",
+                   MTCSEC_LOG_ERROR);
+      }
+    }
+  }
+}
+
 static void inbox(mtcsd_worker *w) {
   mtcsd_msg *m;
-  uint64_t v;
-  int done;
+  uint64_t v, lost[MTCSD_LOST_MAX], *closed;
+  size_t nlost, nclosed;
+  int done, lost_overflow;
 
   while (read(w->evfd, &v, sizeof(v)) < 0 && errno == EINTR) {
   }
@@ -835,9 +998,18 @@ static void inbox(mtcsd_worker *w) {
   w->in_head = w->in_tail = NULL;
   done = w->commit_done;
   w->commit_done = 0;
+  nlost = w->nlost;
+  memcpy(lost, w->lost, nlost * sizeof(lost[0]));
+  w->nlost = 0;
+  lost_overflow = w->lost_overflow;
+  w->lost_overflow = 0;
   w->signalled = 0;
   pthread_mutex_unlock(&w->mu);
 
+  if (nlost > 0 || lost_overflow) {
+    inbox_lost(w, lost, nlost, lost_overflow);
+  }
+  closed = inbox_closed(w, m, &nclosed);
   if (done) {
     mtcsd_core_batch_done(w);
   }
@@ -849,21 +1021,23 @@ static void inbox(mtcsd_worker *w) {
       free(m);
       break;
     case MSG_FRAME:
-      if (w->stopping) {
-        free(m);
+      if (w->stopping || (nclosed > 0 && bsearch(&m->conn, closed, nclosed,
+                                                 sizeof(*closed), cmp_u64))) {
+        mtcsd_msg_free(m); /* nobody waits for its answer */
       } else {
         mtcsd_core_frame(w, m->conn, m->ueid, m->data, m->len, m);
       }
       break;
     case MSG_ANSWER:
       mtcsd_conn_answer(w, m->conn, m->data, m->len);
-      mtcsec_zeroize(m->data, m->len);
-      free(m);
+      mtcsd_msg_free(m);
       break;
     case MSG_RATE:
-      w->new_rate = (uint32_t)m->conn;
-      w->rate_pending = 1;
+      mtcsd_core_set_rate(w, (uint32_t)m->conn);
       free(m);
+      break;
+    case MSG_CLOSED:
+      free(m); /* handled by inbox_closed() */
       break;
     case MSG_DRAIN:
       free(m);
@@ -881,17 +1055,18 @@ static void inbox(mtcsd_worker *w) {
       while (w->backlog_head != NULL) {
         mtcsd_msg *b = w->backlog_head;
         w->backlog_head = b->next;
-        free(b);
+        mtcsd_msg_free(b);
       }
       w->backlog_tail = NULL;
       w->backlog_len = 0;
       break;
     default:
-      free(m);
+      mtcsd_msg_free(m);
       break;
     }
     m = next;
   }
+  free(closed);
 }
 
 /* ------------------------------------------------------------ main */
@@ -979,6 +1154,11 @@ int mtcsd_worker_init(mtcsd_worker *w, mtcsd_daemon *d, unsigned idx,
   w->srv_cfg.dup_cache_size =
     (d->cfg.dup_cache_size + d->nworkers - 1) / d->nworkers;
   w->srv_cfg.rate_per_minute = d->cfg.rate_per_minute;
+#ifdef MTCSD_FAULT_INJECTION
+  w->srv_cfg.max_inflight =
+    fi_size("MTCSD_FI_MAX_INFLIGHT", w->srv_cfg.max_inflight);
+  w->srv_cfg.max_queued = fi_size("MTCSD_FI_MAX_QUEUED", w->srv_cfg.max_queued);
+#endif
   if (mtcsd_core_create(w) != 0) {
     snprintf(err, errlen, "cannot create the server core (out of memory)");
     return -1;
@@ -1007,8 +1187,7 @@ void mtcsd_worker_free(mtcsd_worker *w) {
     if (c != NULL) {
       SSL_free(c->ssl);
       close(c->fd);
-      free(c->in);
-      free(c->out);
+      conn_free_buffers(c);
       free(c);
     }
   }
@@ -1021,13 +1200,12 @@ void mtcsd_worker_free(mtcsd_worker *w) {
       SSL_free(m->ssl);
       close(m->fd);
     }
-    mtcsec_zeroize(m->data, m->len);
-    free(m);
+    mtcsd_msg_free(m);
     m = next;
   }
   for (m = w->backlog_head; m != NULL;) {
     mtcsd_msg *next = m->next;
-    free(m);
+    mtcsd_msg_free(m);
     m = next;
   }
   mtcsec_srv_del(w->srv);

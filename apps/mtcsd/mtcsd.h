@@ -125,7 +125,8 @@ enum {
   MSG_RATE = 4,   /* new rate_per_minute (conn) */
   MSG_DRAIN = 5,  /* stop reading new work, answer, close connections */
   MSG_STOP = 6,   /* finish the core's work and exit */
-  MSG_FORCE = 7   /* close every connection now */
+  MSG_FORCE = 7,  /* close every connection now */
+  MSG_CLOSED = 8  /* connection conn of another worker closed */
 };
 
 typedef struct mtcsd_msg {
@@ -141,6 +142,8 @@ typedef struct mtcsd_msg {
 
 /** Allocates a message with len bytes of data (copied if data != NULL). */
 mtcsd_msg *mtcsd_msg_new(uint8_t type, const void *data, size_t len);
+/** Zeroizes m's data (an answer may be an M3, with DMKey) and frees m. */
+void mtcsd_msg_free(mtcsd_msg *m);
 
 /** Appends m to w's inbox and wakes w (takes ownership of m). */
 void mtcsd_worker_post(mtcsd_worker *w, mtcsd_msg *m);
@@ -148,16 +151,30 @@ void mtcsd_worker_post(mtcsd_worker *w, mtcsd_msg *m);
 /** Called by the committer: w's batch is committed with per-txn results. */
 void mtcsd_worker_commit_done(mtcsd_worker *w);
 
+/**
+ * Tells w that an answer for its connection conn was lost (no memory for
+ * the message carrying it): w closes that connection, which would otherwise
+ * wait for it forever.  Allocates nothing.
+ */
+void mtcsd_worker_lost(mtcsd_worker *w, uint64_t conn);
+
+/* Lost answers a worker's inbox holds; more close every connection with
+ * frames in flight. */
+#define MTCSD_LOST_MAX 64
+
 struct mtcsd_worker {
   unsigned idx;
   mtcsd_daemon *d;
   pthread_t thread;
   int epfd, evfd;
 
-  pthread_mutex_t mu; /* inbox and commit_done */
+  pthread_mutex_t mu; /* inbox, commit_done and lost */
   mtcsd_msg *in_head, *in_tail;
   int commit_done;
-  int signalled; /* the eventfd was written since the last inbox() */
+  uint64_t lost[MTCSD_LOST_MAX]; /* connections that lost an answer */
+  size_t nlost;
+  int lost_overflow; /* more than MTCSD_LOST_MAX */
+  int signalled;     /* the eventfd was written since the last inbox() */
 
   /* Owned by the worker thread. */
   mtcsec_crypto crypto;
@@ -166,8 +183,6 @@ struct mtcsd_worker {
   mtcsec_srv_config srv_cfg;
   mtcsec_srv_batch batch;
   int batch_out;
-  uint32_t new_rate;
-  int rate_pending;
   mtcsd_msg *backlog_head, *backlog_tail; /* frames the core could not take */
   size_t backlog_len;
 
@@ -200,16 +215,35 @@ void mtcsd_core_frame(mtcsd_worker *w, uint64_t conn,
 void mtcsd_core_pump(mtcsd_worker *w);
 /** The committer finished w's batch. */
 void mtcsd_core_batch_done(mtcsd_worker *w);
-/** A connection of w closed. */
+/**
+ * A connection closed (of w, or of another worker that routed frames here):
+ * the core drops its queued answers and the backlog its frames.
+ */
 void mtcsd_core_conn_closed(mtcsd_worker *w, uint64_t conn);
 /** Nonzero when the core has nothing in flight. */
 int mtcsd_core_idle(const mtcsd_worker *w);
-/** Creates (or recreates, when idle) the core with w->srv_cfg. */
+/** Creates the core with w->srv_cfg (once, at start-up). */
 int mtcsd_core_create(mtcsd_worker *w);
+/** A new rate_per_minute (SIGHUP): the core, its duplicate cache and its
+ *  windows stay; only the rate buckets start afresh. */
+void mtcsd_core_set_rate(mtcsd_worker *w, uint32_t rate_per_minute);
 
 /* loop.c: delivering an answer frame to a connection of this worker. */
 void mtcsd_conn_answer(mtcsd_worker *w, uint64_t conn, const uint8_t *frame,
                        size_t len);
+
+/*
+ * Fault injection, compiled only into the tests' copy of the daemon
+ * (tests/daemon/CMakeLists.txt defines MTCSD_FAULT_INJECTION): an
+ * allocation named by an environment variable fails for the answer frame
+ * whose req_id is that variable's value.  Always 0 in mtcsd itself.
+ */
+#ifdef MTCSD_FAULT_INJECTION
+int mtcsd_fi_nomem(const char *var, const uint8_t *frame, size_t len);
+#  define MTCSD_FI_NOMEM(var, frame, len) mtcsd_fi_nomem(var, frame, len)
+#else
+#  define MTCSD_FI_NOMEM(var, frame, len) 0
+#endif
 
 /** The worker that owns connection id conn. */
 static inline unsigned mtcsd_conn_worker(uint64_t conn) {

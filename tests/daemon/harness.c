@@ -486,20 +486,42 @@ static void provision(dh_env *e) {
   mtcsec_sqlite_close(st);
 }
 
+/* Nonzero if extra (lines "key = value") sets key. */
+static int extra_sets(const char *extra, const char *key) {
+  size_t kl = strlen(key);
+  const char *p = extra;
+  while (p != NULL && *p != '\0') {
+    if (strncmp(p, key, kl) == 0 && (p[kl] == ' ' || p[kl] == '=')) {
+      return 1;
+    }
+    p = strchr(p, '\n');
+    p = p != NULL ? p + 1 : NULL;
+  }
+  return 0;
+}
+
 void dh_write_config(dh_env *e, const char *extra) {
+  /* Defaults; a key that extra sets is left to extra (mtcsd refuses a key
+   * set twice). */
+  static const char *const defaults[][2] = {{"mtcs_id", "5e00000000000001"},
+                                            {"listen", "127.0.0.1:0"},
+                                            {"metrics_listen", "127.0.0.1:0"},
+                                            {"crl", "crl.pem"},
+                                            {"workers", "2"},
+                                            {"idle_timeout", "1"},
+                                            {"commit_max_delay_ms", "1"},
+                                            {"shutdown_timeout", "10"}};
+  size_t i;
   FILE *f = fopen(e->conf, "w");
   if (f == NULL) {
     dh_die("cannot write %s", e->conf);
   }
-  fprintf(f, "# mtcsd test configuration\n"
-             "mtcs_id = 5e00000000000001\n"
-             "listen = 127.0.0.1:0\n"
-             "metrics_listen = 127.0.0.1:0\n"
-             "crl = crl.pem\n"
-             "workers = 2\n"
-             "idle_timeout = 1\n"
-             "commit_max_delay_ms = 1\n"
-             "shutdown_timeout = 10\n");
+  fputs("# mtcsd test configuration\n", f);
+  for (i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+    if (extra == NULL || !extra_sets(extra, defaults[i][0])) {
+      fprintf(f, "%s = %s\n", defaults[i][0], defaults[i][1]);
+    }
+  }
   if (extra != NULL) {
     fputs(extra, f);
   }

@@ -54,7 +54,8 @@ typedef struct dh_env {
  * the default mtcsd.conf (may be NULL).  Aborts the program on failure.
  */
 void dh_env_create(dh_env *e, const char *extra);
-/** Rewrites mtcsd.conf with the defaults and extra. */
+/** Rewrites mtcsd.conf with the defaults and extra (a key set in extra
+ *  replaces its default). */
 void dh_write_config(dh_env *e, const char *extra);
 /** Stops mtcsd (SIGKILL) if running and removes the directory. */
 void dh_env_destroy(dh_env *e);

@@ -3,7 +3,8 @@
  * exchanges of every suite, every ERR code of PROTOCOL.md section 5 end to
  * end (RATE_LIMITED after a SIGHUP that lowers rate_per_minute on a live
  * connection; INTERNAL while another process holds the database's write
- * lock), duplicates, 100 exchanges pipelined on one connection, metrics.
+ * lock), duplicates (also across a SIGHUP that changes rate_per_minute),
+ * 100 exchanges pipelined on one connection, metrics.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -278,6 +279,59 @@ static void test_rate_limited_after_sighup(void **state) {
   dh_close(&c);
 }
 
+/* Waits (5 s) until the log holds more than n lines with needle. */
+static int wait_more(const char *needle, int n) {
+  uint64_t until = dh_now_ms() + 5000;
+  while (dh_log_count(&env, needle) <= n) {
+    if (dh_now_ms() >= until) {
+      return -1;
+    }
+    dh_sleep_ms(10);
+  }
+  return 0;
+}
+
+static void test_sighup_keeps_duplicate_cache(void **state) {
+  dh_client c;
+  dh_device d;
+  dh_m1 m;
+  uint8_t id[8], m3a[256], m3b[256];
+  size_t m3alen, m3blen;
+  int reloads = dh_log_count(&env, "event=reloaded");
+  long long dups = dh_metric(&env, "mtcsd_duplicates_total");
+  (void)state;
+
+  dh_load_dev(id, 22);
+  dh_device_init(&d, id);
+  assert_int_equal(dh_connect(&env, &c, DH_CERT_UE), 0);
+  dh_m1_build(&d, &m, DH_UEID, DH_MTCS_ID, NULL, 0);
+  assert_int_equal(exchange_m3(&c, &d, &m, 1, m3a, &m3alen), 0);
+
+  /* A reload that changes rate_per_minute keeps the duplicate cache: a
+   * retry within 60 s (PROTOCOL.md section 4) still gets the same M3, not
+   * REPLAY. */
+  dh_write_config(&env, "rate_per_minute = 777\n");
+  assert_int_equal(kill(env.pid, SIGHUP), 0);
+  assert_int_equal(wait_more("event=reloaded", reloads), 0);
+  assert_int_equal(dh_wait_log(&env, "rate_per_minute=777", 1000), 0);
+  assert_int_equal(exchange_m3(&c, &d, &m, 2, m3b, &m3blen), 0);
+  assert_int_equal(m3alen, m3blen);
+  assert_memory_equal(m3a, m3b, m3alen);
+  assert_int_equal(dh_metric(&env, "mtcsd_duplicates_total"), dups + 1);
+
+  /* And once more after going back to no limit. */
+  dh_write_config(&env, NULL);
+  assert_int_equal(kill(env.pid, SIGHUP), 0);
+  assert_int_equal(wait_more("event=reloaded", reloads + 1), 0);
+  assert_int_equal(exchange_m3(&c, &d, &m, 3, m3b, &m3blen), 0);
+  assert_int_equal(m3alen, m3blen);
+  assert_memory_equal(m3a, m3b, m3alen);
+  /* The next nonce is a new exchange as usual. */
+  dh_m1_build(&d, &m, DH_UEID, DH_MTCS_ID, NULL, 0);
+  assert_int_equal(exchange(&c, &d, &m, 4), 0);
+  dh_close(&c);
+}
+
 static void test_internal_store_locked(void **state) {
   dh_client c;
   dh_device d;
@@ -315,6 +369,7 @@ int main(int argc, char **argv) {
     cmocka_unit_test(test_every_err_code),
     cmocka_unit_test(test_pipeline_100),
     cmocka_unit_test(test_rate_limited_after_sighup),
+    cmocka_unit_test(test_sighup_keeps_duplicate_cache),
     cmocka_unit_test(test_internal_store_locked),
   };
   dh_init(argc, argv, 55);
