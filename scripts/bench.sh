@@ -203,7 +203,9 @@ if arm_build "$ARM" "-DMTCSEC_LOG_LEVEL=-1 -fstack-usage" &&
     echo "libgcc_by_mtcsec $(sed -n '/^Archive member included/,/^Discarded/p' \
       "$ARM/fw.map" | grep -A1 'libgcc.a' | grep -c 'libmtcsec_' || true)"
   } >"$R/arm_logs.txt"
-  for cfg in "" "-DMTCSEC_DEV_MAX_SESSIONS=1 -DMTCSEC_DEV_MAX_INFO=16"; do
+  # Session storage is the caller's (mtcsec_dev_config.sessions): the
+  # context's size does not depend on how many DMKeys the firmware keeps.
+  for cfg in "" "-DMTCSEC_DEV_MAX_INFO=16"; do
     # shellcheck disable=SC2086
     arm-none-eabi-gcc "${ARMFLAGS[@]}" $cfg -DMTCSEC_BENCH_MBEDTLS \
       -idirafter /usr/include -c bench/bench_arm_sizes.c -o "$ARM/sizes.o"
@@ -305,7 +307,7 @@ if [ -s "$R/arm_fw.txt" ]; then
     "$R/arm_fw_logs.txt")
   libc=$(awk '$1 == "libc" && $2 == "flash" {print $3}' "$R/arm_fw.txt")
   echo "   linked firmware stand-in: mtcsec core $core B + device $dev B" \
-    "= $((core + dev)) B flash (+ libgcc ${lgcc:-0} B for 64-bit division);" \
+    "= $((core + dev)) B flash (+ libgcc ${lgcc:-0} B, 64-bit helpers);" \
     "newlib $libc B"
   off=$(get vsnprintf_linked_logs_off "$R/arm_logs.txt")
   on=$(get vsnprintf_linked_logs_on "$R/arm_logs.txt")
@@ -317,9 +319,16 @@ if [ -s "$R/arm_fw.txt" ]; then
   sed 's/^/     /' "$R/arm_stack.txt"
   devsz=$(awk '$1 == "sizeof_mtcsec_dev" {print $2; exit}' \
     "$R/arm_sizeof.txt")
+  sesz=$(awk '$1 == "sizeof_mtcsec_dev_session" {print $2; exit}' \
+    "$R/arm_sizeof.txt")
+  echo "   RAM: device context sizeof(mtcsec_dev) = $devsz B; each live" \
+    "DMKey sizeof(mtcsec_dev_session) = $sesz B (caller's storage);" \
+    "context + 1 session = $((${devsz:-0} + ${sesz:-0})) B"
   echo "   target <= 4096 B flash: $(yn "$([ $((core + dev)) -le 4096 ] &&
     echo 1)"); <= 256 B RAM per device context (sizeof(mtcsec_dev) =" \
-    "$devsz): $(yn "$([ "${devsz:-999}" -le 256 ] && echo 1)")"
+    "$devsz): $(yn "$([ "${devsz:-999}" -le 256 ] && echo 1)"); with one" \
+    "live session ($((${devsz:-0} + ${sesz:-0})) B): $(yn "$([ \
+    $((${devsz:-999} + ${sesz:-0})) -le 256 ] && echo 1)")"
 else
   echo "   cross build failed (see $ARM.log)"
 fi
