@@ -1,7 +1,9 @@
 /*
  * NIST SP 800-108 KDF in counter mode (PROTOCOL.md section 2), composed over
- * the provider's MAC.  No allocation: the fixed input data is passed to the
- * MAC as a scatter list, so label and context are never copied.
+ * the provider's MAC.  No allocation: the MAC input is laid out once in a
+ * stack buffer of at most 4 + 64 + 1 + 64 + 4 bytes, so that each block is
+ * one MAC call with one piece (a library MAC costs per update call, and the
+ * device derives six values per establishment).
  *
  *   K(i) = PRF(key, [i]32 || Label || 0x00 || Context || [L]32)
  *
@@ -34,12 +36,11 @@ int mtcsec_kdf(const mtcsec_crypto *crypto, mtcsec_mac_alg alg,
                const uint8_t *key, size_t keylen, const char *label,
                size_t labellen, const uint8_t *context, size_t contextlen,
                uint8_t *out, size_t outlen) {
-  static const uint8_t separator = 0x00;
   uint8_t block[MTCSEC_HMAC_SHA256_LEN];
-  uint8_t counter[4];
-  uint8_t bits[4];
-  mtcsec_iov iov[5];
-  size_t h, off, n;
+  /* [i]32 || Label || 0x00 || Context || [L]32 */
+  uint8_t input[4 + MTCSEC_KDF_MAX_LABEL + 1 + MTCSEC_KDF_MAX_CONTEXT + 4];
+  mtcsec_iov iov;
+  size_t h, off, n, pos;
   uint32_t i;
   int rv = MTCSEC_ERR_INVALID_ARGUMENT;
 
@@ -55,23 +56,24 @@ int mtcsec_kdf(const mtcsec_crypto *crypto, mtcsec_mac_alg alg,
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
 
+  pos = 4;
+  if (labellen != 0) {
+    memcpy(input + pos, label, labellen);
+    pos += labellen;
+  }
+  input[pos++] = 0x00;
+  if (contextlen != 0) {
+    memcpy(input + pos, context, contextlen);
+    pos += contextlen;
+  }
   /* [L]32: the output length in bits (a 13-byte IV uses L = 104). */
-  mtcsec_put_u32(bits, (uint32_t)(outlen * 8));
-
-  iov[0].base = counter;
-  iov[0].len = sizeof(counter);
-  iov[1].base = (const uint8_t *)label;
-  iov[1].len = labellen;
-  iov[2].base = &separator;
-  iov[2].len = 1;
-  iov[3].base = context;
-  iov[3].len = contextlen;
-  iov[4].base = bits;
-  iov[4].len = sizeof(bits);
+  mtcsec_put_u32(input + pos, (uint32_t)(outlen * 8));
+  iov.base = input;
+  iov.len = pos + 4;
 
   for (i = 1, off = 0; off < outlen; i++) {
-    mtcsec_put_u32(counter, i);
-    rv = crypto->ops->mac(crypto->ctx, alg, key, keylen, iov, 5, block, h);
+    mtcsec_put_u32(input, i);
+    rv = crypto->ops->mac(crypto->ctx, alg, key, keylen, &iov, 1, block, h);
     if (rv != 0) {
       goto cleanup;
     }
@@ -83,6 +85,7 @@ int mtcsec_kdf(const mtcsec_crypto *crypto, mtcsec_mac_alg alg,
 
 cleanup:
   mtcsec_zeroize(block, sizeof(block));
+  mtcsec_zeroize(input, sizeof(input)); /* the context may be a nonce */
   if (rv != 0) {
     /* Never hand out a partial key. */
     mtcsec_zeroize(out, outlen);

@@ -12,11 +12,15 @@
  * mtcsec_crypto_openssl_del(), which frees (and so cleanses) them.
  *
  * Two hot-path economies, both measured (docs/BENCHMARKS.md):
- *  - each MAC context remembers the key it holds; a call with the same key
- *    (compared in constant time) restarts the context with EVP_MAC_init(ctx,
- *    NULL, 0, NULL), which keeps the key schedule and CMAC subkeys, instead
- *    of re-keying (the server MACs twice under K_auth per handshake, the
- *    device derives four channel values under one DMKey);
+ *  - each algorithm has OSSL_MAC_WAYS contexts, each remembering the key it
+ *    holds; a call with a key one of them holds (compared in constant time)
+ *    restarts that context with EVP_MAC_init(ctx, NULL, 0, NULL), which
+ *    keeps the key schedule and CMAC subkeys, instead of re-keying; a new
+ *    key takes the least recently used context.  A device keeps K_auth and
+ *    K_dm keyed for its whole life and keys only DMKey per establishment;
+ *    the server MACs twice under K_auth per handshake.  Which context hit
+ *    is visible in timing, but that tells only whether a key equals one the
+ *    caller used recently;
  *  - small random requests are served from a 256-byte buffer refilled with
  *    RAND_bytes(); served bytes are wiped from the buffer.  A provider must
  *    therefore not be shared across fork(): create a new one in the child.
@@ -35,10 +39,12 @@
 /* A MAC context and the key it currently holds. */
 typedef struct ossl_mac_slot {
   EVP_MAC_CTX *ctx;
+  uint64_t used; /* last use, for LRU */
   size_t keylen; /* 0: not keyed yet */
   uint8_t key[MTCSEC_MAX_KEY_LEN];
 } ossl_mac_slot;
 
+#define OSSL_MAC_WAYS 3
 #define OSSL_RAND_BUF 256
 #define OSSL_RAND_SMALL 64
 
@@ -52,10 +58,11 @@ typedef struct ossl_provider {
   EVP_CIPHER *ctr128_alg;
   EVP_CIPHER *ctr256_alg;
   /* AES-CMAC with the cipher parameter set once. */
-  ossl_mac_slot cmac128;
-  ossl_mac_slot cmac256;
+  ossl_mac_slot cmac128[OSSL_MAC_WAYS];
+  ossl_mac_slot cmac256[OSSL_MAC_WAYS];
   /* HMAC with the digest parameter set once. */
-  ossl_mac_slot hmac_sha256;
+  ossl_mac_slot hmac_sha256[OSSL_MAC_WAYS];
+  uint64_t mac_tick; /* LRU clock of the MAC contexts */
   EVP_CIPHER_CTX *ccm128;
   EVP_CIPHER_CTX *ccm256;
   EVP_CIPHER_CTX *ecb128;
@@ -76,18 +83,39 @@ static ossl_mac_slot *ossl_mac_ctx(ossl_provider *p, mtcsec_mac_alg alg,
   case MTCSEC_MAC_AES_CMAC:
     *maclen = MTCSEC_CMAC_LEN;
     if (keylen == 16) {
-      return &p->cmac128;
+      return p->cmac128;
     }
     if (keylen == 32) {
-      return &p->cmac256;
+      return p->cmac256;
     }
     return NULL;
   case MTCSEC_MAC_HMAC_SHA256:
     *maclen = MTCSEC_HMAC_SHA256_LEN;
-    return keylen > 0 ? &p->hmac_sha256 : NULL;
+    return keylen > 0 ? p->hmac_sha256 : NULL;
   default:
     return NULL;
   }
+}
+
+/* The context of group g that holds key (*hit = 1), else the least
+ * recently used one (*hit = 0). */
+static ossl_mac_slot *ossl_mac_pick(ossl_provider *p, ossl_mac_slot *g,
+                                    const uint8_t *key, size_t keylen,
+                                    int *hit) {
+  size_t i, victim = 0;
+  for (i = 0; i < OSSL_MAC_WAYS; i++) {
+    if (g[i].keylen == keylen && mtcsec_ct_memcmp(g[i].key, key, keylen) == 0) {
+      g[i].used = ++p->mac_tick;
+      *hit = 1;
+      return &g[i];
+    }
+    if (g[i].used < g[victim].used) {
+      victim = i;
+    }
+  }
+  g[victim].used = ++p->mac_tick;
+  *hit = 0;
+  return &g[victim];
 }
 
 static int ossl_mac(void *ctx, mtcsec_mac_alg alg, const uint8_t *key,
@@ -96,20 +124,20 @@ static int ossl_mac(void *ctx, mtcsec_mac_alg alg, const uint8_t *key,
   ossl_provider *p = ctx;
   uint8_t full[EVP_MAX_MD_SIZE];
   size_t maclen = 0, finlen = 0, i;
-  ossl_mac_slot *slot;
+  ossl_mac_slot *group, *slot;
   EVP_MAC_CTX *mctx;
-  int rv = MTCSEC_ERR_INVALID_ARGUMENT;
+  int hit, rv = MTCSEC_ERR_INVALID_ARGUMENT;
 
-  slot = ossl_mac_ctx(p, alg, keylen, &maclen);
-  if (slot == NULL || key == NULL || out == NULL || outlen == 0 ||
+  group = ossl_mac_ctx(p, alg, keylen, &maclen);
+  if (group == NULL || key == NULL || out == NULL || outlen == 0 ||
       outlen > maclen || (iov == NULL && iovcnt != 0)) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
+  slot = ossl_mac_pick(p, group, key, keylen, &hit);
   mctx = slot->ctx;
 
   rv = MTCSEC_ERR_CRYPTO;
-  if (slot->keylen == keylen &&
-      mtcsec_ct_memcmp(slot->key, key, keylen) == 0) {
+  if (hit) {
     /* Same key: restart, keeping the key schedule (and CMAC subkeys). */
     if (EVP_MAC_init(mctx, NULL, 0, NULL) != 1) {
       goto cleanup;
@@ -356,12 +384,15 @@ static const mtcsec_crypto_ops ossl_ops = {
 };
 
 static void ossl_free(ossl_provider *p) {
+  size_t i;
   if (p == NULL) {
     return;
   }
-  EVP_MAC_CTX_free(p->cmac128.ctx);
-  EVP_MAC_CTX_free(p->cmac256.ctx);
-  EVP_MAC_CTX_free(p->hmac_sha256.ctx);
+  for (i = 0; i < OSSL_MAC_WAYS; i++) {
+    EVP_MAC_CTX_free(p->cmac128[i].ctx);
+    EVP_MAC_CTX_free(p->cmac256[i].ctx);
+    EVP_MAC_CTX_free(p->hmac_sha256[i].ctx);
+  }
   EVP_CIPHER_CTX_free(p->ccm128);
   EVP_CIPHER_CTX_free(p->ccm256);
   EVP_CIPHER_CTX_free(p->ecb128);
@@ -412,6 +443,7 @@ static EVP_CIPHER_CTX *ossl_cipher_new(const EVP_CIPHER *alg) {
 
 int mtcsec_crypto_openssl_new(mtcsec_crypto *crypto) {
   ossl_provider *p;
+  size_t i;
   int rv = MTCSEC_ERR_CRYPTO;
 
   if (crypto == NULL) {
@@ -440,20 +472,25 @@ int mtcsec_crypto_openssl_new(mtcsec_crypto *crypto) {
   }
 
   p->rand_pos = OSSL_RAND_BUF;
-  p->cmac128.ctx =
-    ossl_mac_new(p->cmac, OSSL_MAC_PARAM_CIPHER, "AES-128-CBC");
-  p->cmac256.ctx =
-    ossl_mac_new(p->cmac, OSSL_MAC_PARAM_CIPHER, "AES-256-CBC");
-  p->hmac_sha256.ctx = ossl_mac_new(p->hmac, OSSL_MAC_PARAM_DIGEST, "SHA256");
+  for (i = 0; i < OSSL_MAC_WAYS; i++) {
+    p->cmac128[i].ctx =
+      ossl_mac_new(p->cmac, OSSL_MAC_PARAM_CIPHER, "AES-128-CBC");
+    p->cmac256[i].ctx =
+      ossl_mac_new(p->cmac, OSSL_MAC_PARAM_CIPHER, "AES-256-CBC");
+    p->hmac_sha256[i].ctx =
+      ossl_mac_new(p->hmac, OSSL_MAC_PARAM_DIGEST, "SHA256");
+    if (p->cmac128[i].ctx == NULL || p->cmac256[i].ctx == NULL ||
+        p->hmac_sha256[i].ctx == NULL) {
+      goto cleanup;
+    }
+  }
   p->ccm128 = ossl_cipher_new(p->ccm128_alg);
   p->ccm256 = ossl_cipher_new(p->ccm256_alg);
   p->ecb128 = ossl_cipher_new(p->ecb128_alg);
   p->ecb256 = ossl_cipher_new(p->ecb256_alg);
   p->ctr128 = ossl_cipher_new(p->ctr128_alg);
   p->ctr256 = ossl_cipher_new(p->ctr256_alg);
-  if (p->cmac128.ctx == NULL || p->cmac256.ctx == NULL ||
-      p->hmac_sha256.ctx == NULL ||
-      p->ccm128 == NULL || p->ccm256 == NULL || p->ecb128 == NULL ||
+  if (p->ccm128 == NULL || p->ccm256 == NULL || p->ecb128 == NULL ||
       p->ecb256 == NULL || p->ctr128 == NULL || p->ctr256 == NULL) {
     goto cleanup;
   }

@@ -159,13 +159,48 @@ static void test_crypto_mac_key_changes_are_seen(void **state) {
             0, mac1(s.p[i], alg, keys[k], len, msg, sizeof(msg), got, 16));
           assert_memory_equal(got, want, 16);
           if (alg == MTCSEC_MAC_HMAC_SHA256 && k == 1) {
-            assert_int_equal(0, mac1(s.p[i], alg, longkey, sizeof(longkey),
-                                     msg, sizeof(msg), got, 16));
+            assert_int_equal(0, mac1(s.p[i], alg, longkey, sizeof(longkey), msg,
+                                     sizeof(msg), got, 16));
           }
         }
       }
     }
   }
+}
+
+/* More keys in turn than a provider keeps contexts for: every result still
+ * equals a fresh provider's (OpenSSL keeps 3 contexts per algorithm). */
+static void test_crypto_mac_many_keys_in_turn(void **state) {
+  provider_set s;
+  static const uint8_t msg[20] = {9, 8, 7};
+  uint8_t keys[5][16], got[16], want[5][16];
+  size_t i, k, round;
+  mtcsec_crypto fresh;
+  (void)state;
+  get_providers(&s);
+  assert_int_equal(mtcsec_crypto_openssl_new(&fresh), 0);
+  for (k = 0; k < 5; k++) {
+    memset(keys[k], (int)(0x40 + k), sizeof(keys[k]));
+  }
+  for (k = 0; k < 5; k++) {
+    mtcsec_crypto again;
+    assert_int_equal(mtcsec_crypto_openssl_new(&again), 0);
+    assert_int_equal(0, mac1(&again, MTCSEC_MAC_AES_CMAC, keys[k], 16, msg,
+                             sizeof(msg), want[k], 16));
+    mtcsec_crypto_openssl_del(&again);
+  }
+  for (i = 0; i < s.n; i++) {
+    for (round = 0; round < 3; round++) {
+      /* Orders that hit, miss and evict: 0 1 2 3 4, then 4 3 2 1 0... */
+      for (k = 0; k < 5; k++) {
+        size_t j = round == 1 ? 4 - k : (k * (round + 1)) % 5;
+        assert_int_equal(0, mac1(s.p[i], MTCSEC_MAC_AES_CMAC, keys[j], 16, msg,
+                                 sizeof(msg), got, 16));
+        assert_memory_equal(got, want[j], 16);
+      }
+    }
+  }
+  mtcsec_crypto_openssl_del(&fresh);
 }
 
 /* The MAC is over the concatenation of the iov pieces, whatever the split
@@ -1129,6 +1164,7 @@ int main(void) {
     cmocka_unit_test(test_crypto_cmac_rfc4493),
     cmocka_unit_test(test_crypto_cmac_scattered_input),
     cmocka_unit_test(test_crypto_mac_key_changes_are_seen),
+    cmocka_unit_test(test_crypto_mac_many_keys_in_turn),
     cmocka_unit_test(test_crypto_mac_truncation_and_bad_args),
     cmocka_unit_test(test_crypto_hmac_rfc4231),
     cmocka_unit_test(test_crypto_kdf_rfc8009),
