@@ -37,7 +37,8 @@ int mtcsec_kdf(const mtcsec_crypto *crypto, mtcsec_mac_alg alg,
                size_t labellen, const uint8_t *context, size_t contextlen,
                uint8_t *out, size_t outlen) {
   uint8_t block[MTCSEC_HMAC_SHA256_LEN];
-  /* [i]32 || Label || 0x00 || Context || [L]32 */
+  /* [i]32 || Label || 0x00 || Context || [L]32: labels, IDs, nonces and
+   * key ids, all public (they travel on the wire), so not wiped. */
   uint8_t input[4 + MTCSEC_KDF_MAX_LABEL + 1 + MTCSEC_KDF_MAX_CONTEXT + 4];
   mtcsec_iov iov;
   size_t h, off, n, pos;
@@ -85,7 +86,6 @@ int mtcsec_kdf(const mtcsec_crypto *crypto, mtcsec_mac_alg alg,
 
 cleanup:
   mtcsec_zeroize(block, sizeof(block));
-  mtcsec_zeroize(input, sizeof(input)); /* the context may be a nonce */
   if (rv != 0) {
     /* Never hand out a partial key. */
     mtcsec_zeroize(out, outlen);

@@ -178,7 +178,7 @@ cleanup:
     mtcsec_zeroize(slot->key, sizeof(slot->key));
     slot->keylen = 0;
   }
-  mtcsec_zeroize(full, sizeof(full));
+  mtcsec_zeroize(full, maclen); /* only maclen bytes were ever written */
   return rv;
 }
 
