@@ -25,15 +25,15 @@ static const uint8_t UE_ID[8] = {0x0e, 0, 0, 0, 0, 0, 0, 0x42};
 static const uint8_t GW_ID[8] = {0x67, 0, 0, 0, 0, 0, 0, 0x01};
 
 static const char *msg_name(const uint8_t *b, size_t len) {
-  static const char *names[] = {"M0",  "M1",     "M2",    "M3",
-                                "M4",  "ERR",    "record", "revocation"};
+  static const char *names[] = {"M0", "M1",  "M2",     "M3",
+                                "M4", "ERR", "record", "revocation"};
   int t = mtcsec_msg_type(b, len);
   return t < 0 ? "?" : names[t & 0x0f];
 }
 
 /* One line of the trace: who sent what to whom, and how big it is. */
-static void show(const char *from, const char *to, const uint8_t *b,
-                 size_t len, int framed) {
+static void show(const char *from, const char *to, const uint8_t *b, size_t len,
+                 int framed) {
   const uint8_t *m = framed ? b + 2 : b; /* frame type after len(2) */
   printf("  %-5s -> %-5s  %-10s %4zu bytes%s\n", from, to,
          msg_name(m, len - (framed ? 2u : 0u)), len,
@@ -46,12 +46,12 @@ static int fail(const char *what, long rv) {
   exit(1);
 }
 
-#define CHECK(what, expr)                                                    \
-  do {                                                                       \
-    long rv_ = (long)(expr);                                                 \
-    if (rv_ < 0) {                                                           \
-      fail(what, rv_);                                                       \
-    }                                                                        \
+#define CHECK(what, expr)                                                      \
+  do {                                                                         \
+    long rv_ = (long)(expr);                                                   \
+    if (rv_ < 0) {                                                             \
+      fail(what, rv_);                                                         \
+    }                                                                          \
   } while (0)
 
 static int persist_nonce(void *user_data, uint64_t next) {
@@ -102,11 +102,11 @@ static void establish(world *w, int relayed, mtcsec_tstamp now) {
   size_t len;
 
   w->device_link = 0;
-  n = mtcsec_ue_m0(w->ue, buf, sizeof(buf), MTCSEC_PERM_READ |
-                                                 MTCSEC_PERM_ACTUATE);
+  n = mtcsec_ue_m0(w->ue, buf, sizeof(buf),
+                   MTCSEC_PERM_READ | MTCSEC_PERM_ACTUATE);
   CHECK("UE M0", n);
-  len = link_send(w, relayed, MTCSEC_GW_TO_DEVICE, "UE", "MTCd", buf,
-                  (size_t)n);
+  len =
+    link_send(w, relayed, MTCSEC_GW_TO_DEVICE, "UE", "MTCd", buf, (size_t)n);
   CHECK("device reads M0", mtcsec_dev_read(&w->dev, buf, len, 1, now));
 
   n = mtcsec_dev_write(&w->dev, buf, sizeof(buf), &peer, now);
@@ -133,8 +133,8 @@ static void establish(world *w, int relayed, mtcsec_tstamp now) {
 
   n = mtcsec_ue_write(w->ue, buf, sizeof(buf), &link, &peer, now);
   CHECK("UE M4", n);
-  len = link_send(w, relayed, MTCSEC_GW_TO_DEVICE, "UE", "MTCd", buf,
-                  (size_t)n);
+  len =
+    link_send(w, relayed, MTCSEC_GW_TO_DEVICE, "UE", "MTCd", buf, (size_t)n);
   CHECK("device reads M4", mtcsec_dev_read(&w->dev, buf, len, 1, now));
   printf("  device link carried %zu bytes for the establishment\n",
          w->device_link);
@@ -174,8 +174,8 @@ static void talk(world *w, int relayed, mtcsec_tstamp now) {
   n = mtcsec_chan_seal(ch, rec, sizeof(rec), (const uint8_t *)req,
                        sizeof(req) - 1, now);
   CHECK("UE seal", n);
-  len = link_send(w, relayed, MTCSEC_GW_TO_DEVICE, "UE", "MTCd", rec,
-                  (size_t)n);
+  len =
+    link_send(w, relayed, MTCSEC_GW_TO_DEVICE, "UE", "MTCd", rec, (size_t)n);
   n = mtcsec_dev_open(&w->dev, pt, sizeof(pt), rec, len, now, &info);
   CHECK("device open", n);
   /* The application enforces PERMS per request (PROTOCOL.md section 3). */
@@ -209,16 +209,14 @@ int main(void) {
   CHECK("random", w.crypto.ops->random(w.crypto.ctx, pskey, sizeof(pskey)));
   memset(&d, 0, sizeof(d));
   d.suite = MTCSEC_SUITE_CMAC_AES128;
-  CHECK("derive", mtcsec_derive_device_keys(&w.crypto, d.suite, pskey,
-                                            DEV_ID, SRV_ID, d.k_auth,
-                                            d.k_dm));
+  CHECK("derive", mtcsec_derive_device_keys(&w.crypto, d.suite, pskey, DEV_ID,
+                                            SRV_ID, d.k_auth, d.k_dm));
   CHECK("store", mtcsec_store_mem_new(&w.store, NULL));
   CHECK("add device", mtcsec_store_mem_add_device(w.store, DEV_ID, &d));
   mtcsec_zeroize(&d, sizeof(d));
-  CHECK("grant", mtcsec_store_mem_grant(w.store, DEV_ID, UE_ID,
-                                        MTCSEC_PERM_READ |
-                                          MTCSEC_PERM_ACTUATE,
-                                        3600));
+  CHECK("grant",
+        mtcsec_store_mem_grant(w.store, DEV_ID, UE_ID,
+                               MTCSEC_PERM_READ | MTCSEC_PERM_ACTUATE, 3600));
   CHECK("relay", mtcsec_store_mem_allow_relay(w.store, DEV_ID, GW_ID));
 
   mtcsec_srv_config_default(&scfg);

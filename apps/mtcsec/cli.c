@@ -59,17 +59,16 @@ static void usage(FILE *f) {
   for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
     fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
   }
-  fprintf(f,
-          "\n"
-          "Options:\n"
-          "  -d, --dir DIR  state directory made by 'mtcsec init' "
-          "(default: $MTCSEC_DIR, else ./mtcsec)\n"
-          "  -h, --help     this text; 'mtcsec COMMAND --help' for a "
-          "command\n"
-          "  --version      print the version\n"
-          "\n"
-          "Exit status: 0 done, 1 failed, 2 usage, 3 not found, 4 "
-          "configuration, 5 internal error.\n");
+  fprintf(f, "\n"
+             "Options:\n"
+             "  -d, --dir DIR  state directory made by 'mtcsec init' "
+             "(default: $MTCSEC_DIR, else ./mtcsec)\n"
+             "  -h, --help     this text; 'mtcsec COMMAND --help' for a "
+             "command\n"
+             "  --version      print the version\n"
+             "\n"
+             "Exit status: 0 done, 1 failed, 2 usage, 3 not found, 4 "
+             "configuration, 5 internal error.\n");
 }
 
 int mtcsec_cli_run(int argc, char **argv) {

@@ -10,12 +10,12 @@
 
 /* Exit codes (documented in docs/man/mtcsec.1.md). */
 enum {
-  CLI_OK = 0,        /* done */
-  CLI_FAILED = 1,    /* the operation failed (server refused, timeout) */
-  CLI_USAGE = 2,     /* bad command line */
-  CLI_NOTFOUND = 3,  /* no such device, UE, relay, session, file */
-  CLI_CONFIG = 4,    /* bad configuration, key file or permissions */
-  CLI_INTERNAL = 5   /* store, crypto or system failure */
+  CLI_OK = 0,       /* done */
+  CLI_FAILED = 1,   /* the operation failed (server refused, timeout) */
+  CLI_USAGE = 2,    /* bad command line */
+  CLI_NOTFOUND = 3, /* no such device, UE, relay, session, file */
+  CLI_CONFIG = 4,   /* bad configuration, key file or permissions */
+  CLI_INTERNAL = 5  /* store, crypto or system failure */
 };
 
 /** Runs the tool; returns the process exit code. */

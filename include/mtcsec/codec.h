@@ -225,8 +225,8 @@ typedef struct mtcsec_m1_fields {
  * suite, info over 255 bytes) or the provider's error.
  */
 mtcsec_ssize mtcsec_m1_build(uint8_t *dest, size_t destlen,
-                             const mtcsec_crypto *crypto,
-                             const uint8_t *k_auth, const mtcsec_m1_fields *f);
+                             const mtcsec_crypto *crypto, const uint8_t *k_auth,
+                             const mtcsec_m1_fields *f);
 
 /**
  * Verifies MTCdMIC of a decoded M1 of a known suite in constant time.
@@ -252,8 +252,8 @@ typedef struct mtcsec_m4_fields {
  * MTCdNonce || info_len of M1 || MTCdInfo).  Errors as mtcsec_m1_build().
  */
 mtcsec_ssize mtcsec_m4_build(uint8_t *dest, size_t destlen,
-                             const mtcsec_crypto *crypto,
-                             const uint8_t *k_auth, const mtcsec_m4_fields *f);
+                             const mtcsec_crypto *crypto, const uint8_t *k_auth,
+                             const mtcsec_m4_fields *f);
 
 /**
  * Verifies MTCsMIC of a decoded M4 against the device's own copy of its

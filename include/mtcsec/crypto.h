@@ -55,8 +55,7 @@ typedef struct mtcsec_crypto_ops {
    * 1 and the full MAC length.
    */
   int (*mac)(void *ctx, mtcsec_mac_alg alg, const uint8_t *key, size_t keylen,
-             const mtcsec_iov *iov, size_t iovcnt, uint8_t *out,
-             size_t outlen);
+             const mtcsec_iov *iov, size_t iovcnt, uint8_t *out, size_t outlen);
   /**
    * AES-CCM encryption (RFC 3610 / SP 800-38C) with a 13-byte nonce.  key is
    * 16 or 32 bytes; taglen is 4, 6, 8, 10, 12, 14 or 16.  Writes inlen bytes

@@ -63,8 +63,8 @@ typedef enum mtcsec_err {
   MTCSEC_ERR_MALFORMED = -100,
   MTCSEC_ERR_MIC = -101,
   MTCSEC_ERR_REPLAY = -102,
-  MTCSEC_ERR_UNEXPECTED = -103, /* well formed but not awaited now */
-  MTCSEC_ERR_EXPIRED = -104,    /* key lifetime over */
+  MTCSEC_ERR_UNEXPECTED = -103,  /* well formed but not awaited now */
+  MTCSEC_ERR_EXPIRED = -104,     /* key lifetime over */
   MTCSEC_ERR_UNSUPPORTED = -105, /* version, type or suite not supported */
   MTCSEC_ERR_MISMATCH = -106,    /* IDs/suite differ from the exchange */
   MTCSEC_ERR_FORBIDDEN = -107,   /* the session's PERMS do not allow it */

@@ -53,10 +53,10 @@ typedef struct mtcsec_ue_event {
   mtcsec_ue_event_type type;
   const uint8_t *mtcd_id; /* 8 bytes, valid during the callback */
   uint32_t req_id;
-  uint16_t key_id;   /* ESTABLISHED, EXPIRED */
-  uint8_t perms;     /* ESTABLISHED */
-  uint32_t lifetime; /* ESTABLISHED, seconds */
-  uint8_t errcode;   /* ERROR: mtcsec_errcode */
+  uint16_t key_id;    /* ESTABLISHED, EXPIRED */
+  uint8_t perms;      /* ESTABLISHED */
+  uint32_t lifetime;  /* ESTABLISHED, seconds */
+  uint8_t errcode;    /* ERROR: mtcsec_errcode */
   const char *detail; /* ERROR: NUL-terminated, may be empty */
 } mtcsec_ue_event;
 
@@ -96,8 +96,8 @@ int mtcsec_ue_read_device(mtcsec_ue *ue, const uint8_t *pkt, size_t pktlen,
  * NOT_FOUND (unknown req_id), MISMATCH (M3 is not for this exchange),
  * NOMEM (no session slot) or the provider's error.
  */
-int mtcsec_ue_read_server(mtcsec_ue *ue, const uint8_t *frame,
-                          size_t framelen, mtcsec_tstamp now);
+int mtcsec_ue_read_server(mtcsec_ue *ue, const uint8_t *frame, size_t framelen,
+                          mtcsec_tstamp now);
 
 /**
  * Writes the next thing to send: an M2 frame (link SERVER) or an M4

@@ -28,8 +28,8 @@ typedef struct mtcsec_store_device {
 
 /** Durable per-device protocol state. */
 typedef struct mtcsec_store_devstate {
-  mtcsec_window window;  /* MTCdNonce window (section 4) */
-  uint16_t next_key_id;  /* KEY_ID of the next session */
+  mtcsec_window window; /* MTCdNonce window (section 4) */
+  uint16_t next_key_id; /* KEY_ID of the next session */
 } mtcsec_store_devstate;
 
 typedef struct mtcsec_store_grant {

@@ -50,12 +50,12 @@ int mtcsec_kek_load(const char *path, uint8_t kek[MTCSEC_KEK_LEN], char *err,
  * overwrite an existing file.  Returns 0, MTCSEC_ERR_STORE (with err) or
  * MTCSEC_ERR_INVALID_ARGUMENT (NULL path or crypto).
  */
-int mtcsec_kek_create(const char *path, const mtcsec_crypto *crypto,
-                      char *err, size_t errlen);
+int mtcsec_kek_create(const char *path, const mtcsec_crypto *crypto, char *err,
+                      size_t errlen);
 
 enum {
-  MTCSEC_SQLITE_CREATE = 1 << 0,   /* create the file if missing */
-  MTCSEC_SQLITE_READONLY = 1 << 1  /* admin listings */
+  MTCSEC_SQLITE_CREATE = 1 << 0,  /* create the file if missing */
+  MTCSEC_SQLITE_READONLY = 1 << 1 /* admin listings */
 };
 
 /**
@@ -92,8 +92,8 @@ typedef struct mtcsec_sqlite_devinfo {
   uint8_t suite;
   uint8_t disabled;
   char label[64];
-  char group[64]; /* "" when none */
-  int64_t created;  /* unix seconds */
+  char group[64];    /* "" when none */
+  int64_t created;   /* unix seconds */
   uint64_t sessions; /* sessions issued so far */
   mtcsec_window window;
 } mtcsec_sqlite_devinfo;
@@ -106,20 +106,17 @@ typedef struct mtcsec_sqlite_devinfo {
  * MTCSEC_ERR_INVALID_ARGUMENT (unknown suite, label or group too long),
  * MTCSEC_ERR_INVALID_STATE (the ID exists already) or MTCSEC_ERR_STORE.
  */
-int mtcsec_sqlite_device_add(mtcsec_sqlite *st,
-                             const uint8_t id[MTCSEC_ID_LEN],
+int mtcsec_sqlite_device_add(mtcsec_sqlite *st, const uint8_t id[MTCSEC_ID_LEN],
                              const uint8_t mtcs_id[MTCSEC_ID_LEN],
                              uint8_t suite, const uint8_t *pskey,
                              const char *label, const char *group);
 
 /** Sets or clears the disabled flag.  0, NOT_FOUND or STORE. */
 int mtcsec_sqlite_device_disable(mtcsec_sqlite *st,
-                                 const uint8_t id[MTCSEC_ID_LEN],
-                                 int disabled);
+                                 const uint8_t id[MTCSEC_ID_LEN], int disabled);
 
 /** One device.  0, NOT_FOUND or STORE. */
-int mtcsec_sqlite_device_get(mtcsec_sqlite *st,
-                             const uint8_t id[MTCSEC_ID_LEN],
+int mtcsec_sqlite_device_get(mtcsec_sqlite *st, const uint8_t id[MTCSEC_ID_LEN],
                              mtcsec_sqlite_devinfo *out);
 
 /**
@@ -177,11 +174,9 @@ typedef struct mtcsec_sqlite_session {
  * Calls fn for each session, newest first; device (may be NULL) filters by
  * device.  At most `limit` (0 = all).  Returns 0 or STORE.
  */
-int mtcsec_sqlite_session_foreach(mtcsec_sqlite *st, const uint8_t *device,
-                                  size_t limit,
-                                  int (*fn)(void *ud,
-                                            const mtcsec_sqlite_session *s),
-                                  void *ud);
+int mtcsec_sqlite_session_foreach(
+  mtcsec_sqlite *st, const uint8_t *device, size_t limit,
+  int (*fn)(void *ud, const mtcsec_sqlite_session *s), void *ud);
 
 /**
  * Marks session `id` revoked and builds its revocation message (section 7)
@@ -195,9 +190,8 @@ mtcsec_ssize mtcsec_sqlite_session_revoke(mtcsec_sqlite *st, int64_t id,
  * action ("device add"), subject (an ID in hex), detail (free text, never a
  * key).  Returns 0 or STORE.
  */
-int mtcsec_sqlite_audit(mtcsec_sqlite *st, const char *who,
-                        const char *action, const char *subject,
-                        const char *detail);
+int mtcsec_sqlite_audit(mtcsec_sqlite *st, const char *who, const char *action,
+                        const char *subject, const char *detail);
 
 /** Calls fn for each audit entry, oldest first.  Returns 0 or STORE. */
 int mtcsec_sqlite_audit_foreach(mtcsec_sqlite *st,

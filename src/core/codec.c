@@ -18,12 +18,19 @@ int mtcsec_msg_type(const uint8_t *msg, size_t msglen) {
   return msg[0];
 }
 
-static const char *const errcode_names[] = {
-  "OK",           "MALFORMED",        "WRONG_SERVER",
-  "UNKNOWN_DEVICE", "DEVICE_DISABLED", "UNSUPPORTED_SUITE",
-  "UE_ID_MISMATCH", "BAD_MIC",        "REPLAY",
-  "UE_NOT_AUTHORIZED", "RELAY_NOT_AUTHORIZED", "RATE_LIMITED",
-  "INTERNAL"};
+static const char *const errcode_names[] = {"OK",
+                                            "MALFORMED",
+                                            "WRONG_SERVER",
+                                            "UNKNOWN_DEVICE",
+                                            "DEVICE_DISABLED",
+                                            "UNSUPPORTED_SUITE",
+                                            "UE_ID_MISMATCH",
+                                            "BAD_MIC",
+                                            "REPLAY",
+                                            "UE_NOT_AUTHORIZED",
+                                            "RELAY_NOT_AUTHORIZED",
+                                            "RATE_LIMITED",
+                                            "INTERNAL"};
 
 const char *mtcsec_errcode_name(int code) {
   if (code < 0 || code > MTCSEC_ERRCODE_MAX) {
@@ -405,8 +412,7 @@ static void hs_put(uint8_t *dest, uint8_t type, uint8_t suite,
 }
 
 mtcsec_ssize mtcsec_m1_build(uint8_t *dest, size_t destlen,
-                             const mtcsec_crypto *crypto,
-                             const uint8_t *k_auth,
+                             const mtcsec_crypto *crypto, const uint8_t *k_auth,
                              const mtcsec_m1_fields *f) {
   const mtcsec_suite_params *sp;
   mtcsec_dinfo d;
@@ -416,8 +422,7 @@ mtcsec_ssize mtcsec_m1_build(uint8_t *dest, size_t destlen,
 
   if (f == NULL || crypto == NULL || k_auth == NULL || f->mtcd_id == NULL ||
       f->mtcs_id == NULL || f->nonce == NULL || f->ueid == NULL ||
-      (f->info == NULL && f->info_len != 0) ||
-      (dest == NULL && destlen != 0)) {
+      (f->info == NULL && f->info_len != 0) || (dest == NULL && destlen != 0)) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
   sp = mtcsec_suite_get(f->suite);
@@ -443,9 +448,8 @@ mtcsec_ssize mtcsec_m1_build(uint8_t *dest, size_t destlen,
 }
 
 /* Computes the MIC over iov and compares it with expect in constant time. */
-static int mic_check(const mtcsec_crypto *crypto,
-                     const mtcsec_suite_params *sp, const uint8_t *key,
-                     const mtcsec_iov *iov, size_t iovcnt,
+static int mic_check(const mtcsec_crypto *crypto, const mtcsec_suite_params *sp,
+                     const uint8_t *key, const mtcsec_iov *iov, size_t iovcnt,
                      const uint8_t *expect) {
   uint8_t mic[MTCSEC_MAX_MIC_LEN];
   int rv = crypto->ops->mac(crypto->ctx, (mtcsec_mac_alg)sp->mac, key,
@@ -489,8 +493,7 @@ static void m4_mic_iov(mtcsec_iov iov[4], const uint8_t *m4, size_t signed_len,
 }
 
 mtcsec_ssize mtcsec_m4_build(uint8_t *dest, size_t destlen,
-                             const mtcsec_crypto *crypto,
-                             const uint8_t *k_auth,
+                             const mtcsec_crypto *crypto, const uint8_t *k_auth,
                              const mtcsec_m4_fields *f) {
   const mtcsec_suite_params *sp;
   mtcsec_sinfo s;
@@ -655,8 +658,7 @@ int mtcsec_m3_decode(mtcsec_hs *m4, const uint8_t **dmkey, size_t *dmkeylen,
 
 int mtcsec_revoke_decode(mtcsec_revoke *rv, const uint8_t *in, size_t inlen,
                          size_t miclen) {
-  if (rv == NULL || in == NULL || miclen == 0 ||
-      miclen > MTCSEC_MAX_MIC_LEN) {
+  if (rv == NULL || in == NULL || miclen == 0 || miclen > MTCSEC_MAX_MIC_LEN) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
   if (inlen != MTCSEC_REVOKE_FIXED_LEN + miclen || in[0] != MTCSEC_MSG_REVOKE) {
@@ -682,8 +684,7 @@ mtcsec_ssize mtcsec_revoke_build(uint8_t *dest, size_t destlen,
   mtcsec_iov iov;
   int rv;
   if (sp == NULL || crypto == NULL || k_auth == NULL || mtcs_id == NULL ||
-      mtcd_id == NULL || mtcd_nonce == NULL ||
-      (dest == NULL && destlen != 0)) {
+      mtcd_id == NULL || mtcd_nonce == NULL || (dest == NULL && destlen != 0)) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
   if (destlen < MTCSEC_REVOKE_FIXED_LEN + sp->miclen) {
@@ -696,9 +697,9 @@ mtcsec_ssize mtcsec_revoke_build(uint8_t *dest, size_t destlen,
   memcpy(dest + 19, mtcd_nonce, MTCSEC_NONCE_LEN);
   iov.base = dest;
   iov.len = MTCSEC_REVOKE_FIXED_LEN;
-  rv = crypto->ops->mac(crypto->ctx, (mtcsec_mac_alg)sp->mac, k_auth,
-                        sp->keylen, &iov, 1, dest + MTCSEC_REVOKE_FIXED_LEN,
-                        sp->miclen);
+  rv =
+    crypto->ops->mac(crypto->ctx, (mtcsec_mac_alg)sp->mac, k_auth, sp->keylen,
+                     &iov, 1, dest + MTCSEC_REVOKE_FIXED_LEN, sp->miclen);
   if (rv != 0) {
     return rv;
   }

@@ -38,14 +38,14 @@ static inline uint32_t mtcsec_get_u32(const uint8_t *p) {
 #endif
 
 /* Formats one "key=value ..." line (at most 255 bytes) and calls fn. */
-void mtcsec_logf(mtcsec_log_fn fn, void *user_data, int level,
-                 const char *fmt, ...) MTCSEC_PRINTF(4, 5);
+void mtcsec_logf(mtcsec_log_fn fn, void *user_data, int level, const char *fmt,
+                 ...) MTCSEC_PRINTF(4, 5);
 
-#define MTCSEC_LOG(fn, ud, lvl, ...)                                         \
-  do {                                                                       \
-    if ((lvl) <= MTCSEC_LOG_LEVEL && (fn) != NULL) {                         \
-      mtcsec_logf((fn), (ud), (lvl), __VA_ARGS__);                           \
-    }                                                                        \
+#define MTCSEC_LOG(fn, ud, lvl, ...)                                           \
+  do {                                                                         \
+    if ((lvl) <= MTCSEC_LOG_LEVEL && (fn) != NULL) {                           \
+      mtcsec_logf((fn), (ud), (lvl), __VA_ARGS__);                             \
+    }                                                                          \
   } while (0)
 
 /* Hex of an 8-byte ID into out[17] for logs (IDs are not secret). */

@@ -64,11 +64,11 @@ static void test_ct_window_and_zeroize(void **state) {
  * compared in constant time; only the final verdict may steer control. */
 static void test_ct_m4_verdict_only(void **state) {
   const mtcsec_crypto *c = th_openssl();
-  static const uint8_t psk[16] = {1, 2, 3, 4, 5, 6, 7, 8,
+  static const uint8_t psk[16] = {1, 2,  3,  4,  5,  6,  7,  8,
                                   9, 10, 11, 12, 13, 14, 15, 16};
   static const uint8_t id[8] = {1}, sid[8] = {2}, ue[8] = {3}, n[8] = {4};
-  static const uint8_t sinfo[13] = {0x90, 4, 0, 0, 0, 60, 0x91, 1, 1,
-                                    0x92, 2, 0, 1};
+  static const uint8_t sinfo[13] = {0x90, 4, 0,    0, 0, 60, 0x91,
+                                    1,    1, 0x92, 2, 0, 1};
   uint8_t ka[16], kd[16], m4[64];
   mtcsec_m4_fields f;
   mtcsec_hs hs;
