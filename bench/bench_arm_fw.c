@@ -98,7 +98,7 @@ static void tx(const uint8_t *buf, mtcsec_ssize n) {
 }
 
 int main(void) {
-  static const uint8_t psk[16] = {1, 2, 3, 4, 5, 6, 7, 8,
+  static const uint8_t psk[16] = {1, 2,  3,  4,  5,  6,  7,  8,
                                   9, 10, 11, 12, 13, 14, 15, 16};
   mtcsec_dev_config cfg;
   uint8_t buf[128], pt[128];
@@ -119,10 +119,9 @@ int main(void) {
     n = rx(buf);
     if (n > 0 && buf[0] == 0x16) {
       mtcsec_dev_record_info info;
-      mtcsec_ssize m = mtcsec_dev_open(&dev, pt, sizeof(pt), buf, n, now,
-                                       &info);
-      if (m >= 0 &&
-          mtcsec_dev_authorize(&dev, info.key_id, 1, now) == 0) {
+      mtcsec_ssize m =
+        mtcsec_dev_open(&dev, pt, sizeof(pt), buf, n, now, &info);
+      if (m >= 0 && mtcsec_dev_authorize(&dev, info.key_id, 1, now) == 0) {
         tx(buf, mtcsec_dev_seal(&dev, info.key_id, buf, sizeof(buf), pt,
                                 (size_t)m, now));
       }

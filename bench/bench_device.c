@@ -147,8 +147,7 @@ static void record_exchanges(exch *ex, size_t n, uint8_t suite,
   BENCH_CHECK(rv == 0, "mtcsec_store_mem_grant", rv);
   mtcsec_srv_config_default(&scfg);
   memcpy(scfg.mtcs_id, BENCH_SRV, MTCSEC_ID_LEN);
-  rv = mtcsec_srv_new(&srv, &scfg, c, &mtcsec_store_mem_ops, store, NULL,
-                      NULL);
+  rv = mtcsec_srv_new(&srv, &scfg, c, &mtcsec_store_mem_ops, store, NULL, NULL);
   BENCH_CHECK(rv == 0, "mtcsec_srv_new", rv);
   mtcsec_ue_config_default(&ucfg);
   memcpy(ucfg.ueid, BENCH_UE, MTCSEC_ID_LEN);

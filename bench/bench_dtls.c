@@ -44,8 +44,7 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (bench_dtls_init(&p, cookie) != 0 ||
-      bench_dtls_handshake(&p, NULL) != 0) {
+  if (bench_dtls_init(&p, cookie) != 0 || bench_dtls_handshake(&p, NULL) != 0) {
     return 1;
   }
   for (i = 0; i < n; i++) {

@@ -164,8 +164,8 @@ static unsigned int timer_cb(SSL *ssl, unsigned int timer_us) {
 /* ------------------------------------------------------------- pair */
 
 static SSL_CTX *ctx_new(int server) {
-  SSL_CTX *ctx = SSL_CTX_new(server ? DTLS_server_method()
-                                    : DTLS_client_method());
+  SSL_CTX *ctx =
+    SSL_CTX_new(server ? DTLS_server_method() : DTLS_client_method());
   if (ctx == NULL) {
     return NULL;
   }
@@ -224,7 +224,7 @@ static SSL *ssl_new(bench_dtls_pair *p, int dir) {
     return NULL;
   }
   BIO_set_data(b, &p->end[dir]);
-  SSL_set_bio(ssl, b, b); /* one reference for both directions */
+  SSL_set_bio(ssl, b, b);            /* one reference for both directions */
   if (SSL_set_mtu(ssl, 1400) <= 0) { /* returns the MTU set */
     SSL_free(ssl);
     return NULL;
@@ -281,8 +281,7 @@ int bench_dtls_handshake(bench_dtls_pair *p, int (*client_step)(SSL *)) {
       sdone = r;
     }
   }
-  if (!cdone || !sdone || p->to_client.count != 0 ||
-      p->to_server.count != 0) {
+  if (!cdone || !sdone || p->to_client.count != 0 || p->to_server.count != 0) {
     fprintf(stderr, "dtls: handshake did not settle\n");
     return -1;
   }

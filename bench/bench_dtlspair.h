@@ -37,11 +37,11 @@ typedef struct bench_dgram_queue {
 
 /* What crossed the link since the last reset. */
 typedef struct bench_dtls_stats {
-  size_t bytes[2];  /* [0] client -> server, [1] server -> client */
+  size_t bytes[2]; /* [0] client -> server, [1] server -> client */
   size_t dgrams[2];
-  size_t flights;   /* maximal runs of datagrams in one direction */
-  int last_dir;     /* -1: nothing sent yet */
-  size_t nlog;      /* datagram sizes in order, negative = server -> client */
+  size_t flights; /* maximal runs of datagrams in one direction */
+  int last_dir;   /* -1: nothing sent yet */
+  size_t nlog;    /* datagram sizes in order, negative = server -> client */
   long log[BENCH_DGRAM_LOG];
 } bench_dtls_stats;
 

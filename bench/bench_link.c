@@ -102,8 +102,8 @@ static void world_init(world *w, const mtcsec_crypto *c, uint8_t suite) {
   BENCH_CHECK(rv == 0, "mtcsec_store_mem_allow_relay", rv);
   mtcsec_srv_config_default(&scfg);
   memcpy(scfg.mtcs_id, BENCH_SRV, MTCSEC_ID_LEN);
-  rv = mtcsec_srv_new(&w->srv, &scfg, c, &mtcsec_store_mem_ops, w->store,
-                      NULL, NULL);
+  rv = mtcsec_srv_new(&w->srv, &scfg, c, &mtcsec_store_mem_ops, w->store, NULL,
+                      NULL);
   BENCH_CHECK(rv == 0, "mtcsec_srv_new", rv);
   mtcsec_ue_config_default(&ucfg);
   memcpy(ucfg.ueid, BENCH_UE, MTCSEC_ID_LEN);
@@ -252,10 +252,10 @@ int main(void) {
   printf("# DTLS 1.2 PSK-AES128-CCM8 (OpenSSL %s), full handshake, all "
          "datagrams both directions\n",
          OpenSSL_version(OPENSSL_VERSION_STRING));
-  printf("dtls cookie=on  bytes=%zu datagrams=%zu flights=%zu\n",
-         dtls_bytes[1], dtls_dgrams[1], dtls_flights[1]);
-  printf("dtls cookie=off bytes=%zu datagrams=%zu flights=%zu\n",
-         dtls_bytes[0], dtls_dgrams[0], dtls_flights[0]);
+  printf("dtls cookie=on  bytes=%zu datagrams=%zu flights=%zu\n", dtls_bytes[1],
+         dtls_dgrams[1], dtls_flights[1]);
+  printf("dtls cookie=off bytes=%zu datagrams=%zu flights=%zu\n", dtls_bytes[0],
+         dtls_dgrams[0], dtls_flights[0]);
   printf("dtls record overhead=%ld\n", dtls_over);
   printf("suite1 direct %zu B = 1/%.2f of DTLS with cookie (%zu B), 1/%.2f "
          "without (%zu B)\n",

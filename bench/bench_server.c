@@ -94,8 +94,8 @@ typedef struct bench {
   uint8_t *frames; /* n slots of FRAME_SLOT bytes */
   uint16_t *framelen;
   size_t m1len;
-  arena ar;           /* used by run_server(b, 1) */
-  mtcsec_mem ar_mem;  /* the allocator over ar */
+  arena ar;              /* used by run_server(b, 1) */
+  mtcsec_mem ar_mem;     /* the allocator over ar */
   volatile uint8_t sink; /* keeps the crypto loop's results alive */
 } bench;
 
@@ -263,7 +263,8 @@ static double run_server(bench *b, int use_arena) {
   m3 = bench_server_loop(b, srv);
   t1 = bench_now_ns();
 
-  BENCH_CHECK(m3 == b->n, "every M2 answered with M3", MTCSEC_ERR_INVALID_STATE);
+  BENCH_CHECK(m3 == b->n, "every M2 answered with M3",
+              MTCSEC_ERR_INVALID_STATE);
   BENCH_CHECK(mtcsec_store_mem_sessions(store) == b->n, "sessions recorded",
               MTCSEC_ERR_INVALID_STATE);
   mtcsec_srv_del(srv);
@@ -311,9 +312,8 @@ void bench_crypto_loop(bench *b) {
     rv = ops->mac(b->crypto.ctx, alg, key, keylen, iov, 4, mic, t);
     BENCH_CHECK(rv == 0, "mac (M4)", rv);
     /* 3. DMKey. */
-    rv = mtcsec_derive_dmkey(&b->crypto, b->suite, b->k_dm[k % b->ndev],
-                             m1 + 2, BENCH_SRV, m1 + 18, snonce, BENCH_UE,
-                             dmkey);
+    rv = mtcsec_derive_dmkey(&b->crypto, b->suite, b->k_dm[k % b->ndev], m1 + 2,
+                             BENCH_SRV, m1 + 18, snonce, BENCH_UE, dmkey);
     BENCH_CHECK(rv == 0, "mtcsec_derive_dmkey", rv);
     b->sink ^= (uint8_t)(mic[0] ^ dmkey[0]);
   }
@@ -397,10 +397,8 @@ static void suite_run(bench *b, unsigned long rounds) {
   q1 = stats(r1, rounds);
   q2 = stats(r2, rounds);
   q3 = stats(r3, rounds);
-  snprintf(range1, sizeof(range1), "%.1f-%.1f%%", 100 * q1.min,
-           100 * q1.max);
-  snprintf(range2, sizeof(range2), "%.1f-%.1f%%", 100 * q2.min,
-           100 * q2.max);
+  snprintf(range1, sizeof(range1), "%.1f-%.1f%%", 100 * q1.min, 100 * q1.max);
+  snprintf(range2, sizeof(range2), "%.1f-%.1f%%", 100 * q2.min, 100 * q2.max);
   printf("%-5u %11.0f %11.0f %6.1f%% %11s %11.0f %6.1f%% %11s %7.0f %6.1f%%\n",
          (unsigned)b->suite, c.med, sv.med, 100 * q1.med, range1, sa.med,
          100 * q2.med, range2, median(rng, rounds), 100 * q3.med);
