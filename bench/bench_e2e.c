@@ -5,11 +5,12 @@
  * the results are in docs/BENCHMARKS-SERVER.md.
  *
  *   bench_e2e setup DIR --devices N [--api A]
- *     Creates a state directory as tests/daemon/harness.c does: a CA, the
- *     server's and one UE's certificate (ECDSA P-256, OpenSSL API), a KEK
- *     (mtcsec_kek_create), the database and mtcsd.conf (listen and metrics
- *     on free loopback ports, log_level = warn, every other key at its
- *     default: 2 workers, commit_max_batch 256, commit_max_delay_ms 2).
+ *     Provisions a state directory that the product made (bench/e2e.sh
+ *     runs `mtcsec init DIR --mtcs-id 5e00000000000001` and `mtcsec ue add
+ *     0e00000000000042`: CA, server and UE certificates, KEK, database) and
+ *     rewrites its mtcsd.conf (listen and metrics on free loopback ports,
+ *     log_level = warn, every other key at its default: 2 workers,
+ *     commit_max_batch 256, commit_max_delay_ms 2).
  *     Devices 0..A-1 are provisioned through the store's admin API
  *     (mtcsec_sqlite_device_add + mtcsec_sqlite_grant_set, one durable
  *     transaction each) and timed; devices A..N-1 in ONE transaction with
@@ -79,10 +80,7 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include <sqlite3.h>
 
 #include <mtcsec/codec.h>
@@ -159,99 +157,6 @@ static void dev_keys(const mtcsec_crypto *crypto, uint32_t i, uint8_t *k_auth,
   BENCH_CHECK(rv == 0, "mtcsec_derive_device_keys", rv);
 }
 
-/* ================================================================ setup */
-
-static EVP_PKEY *pki_key(void) {
-  EVP_PKEY *k = EVP_EC_gen("P-256");
-  if (k == NULL) {
-    die("EC key generation failed");
-  }
-  return k;
-}
-
-static void pki_ext(X509 *x, X509 *issuer, int nid, const char *value) {
-  X509V3_CTX ctx;
-  X509_EXTENSION *ext;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, issuer != NULL ? issuer : x, x, NULL, NULL, 0);
-  ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-  if (ext == NULL || X509_add_ext(x, ext, -1) != 1) {
-    die("cannot add extension %d", nid);
-  }
-  X509_EXTENSION_free(ext);
-}
-
-/* A certificate for key with commonName cn, signed by issuer (NULL: a
- * self-signed CA). */
-static X509 *pki_cert(EVP_PKEY *key, const char *cn, X509 *issuer,
-                      EVP_PKEY *issuer_key, long serial) {
-  X509 *x = X509_new();
-  X509_NAME *n = X509_NAME_new();
-  X509_set_version(x, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
-  X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 30);
-  X509_set_pubkey(x, key);
-  X509_NAME_add_entry_by_txt(n, "O", MBSTRING_ASC,
-                             (const unsigned char *)"mtcsec bench", -1, -1, 0);
-  X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn,
-                             -1, -1, 0);
-  X509_set_subject_name(x, n);
-  X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer) : n);
-  X509_NAME_free(n);
-  if (issuer == NULL) {
-    pki_ext(x, NULL, NID_basic_constraints, "critical,CA:TRUE");
-    pki_ext(x, NULL, NID_key_usage, "critical,keyCertSign,cRLSign");
-    pki_ext(x, NULL, NID_subject_key_identifier, "hash");
-  } else {
-    pki_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE");
-    pki_ext(x, issuer, NID_key_usage, "critical,digitalSignature");
-    pki_ext(x, issuer, NID_authority_key_identifier, "keyid");
-  }
-  if (X509_sign(x, issuer_key != NULL ? issuer_key : key, EVP_sha256()) <= 0) {
-    die("X509_sign failed");
-  }
-  return x;
-}
-
-static void pki_write(const char *dir, const char *name, X509 *x, EVP_PKEY *k) {
-  char p[4200];
-  FILE *f;
-  snprintf(p, sizeof(p), "%s/%s.pem", dir, name);
-  f = fopen(p, "w");
-  if (f == NULL || PEM_write_X509(f, x) != 1) {
-    die("cannot write %s", p);
-  }
-  fclose(f);
-  snprintf(p, sizeof(p), "%s/%s.key", dir, name);
-  f = fopen(p, "w");
-  if (f == NULL || PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL) != 1) {
-    die("cannot write %s", p);
-  }
-  fclose(f);
-  chmod(p, 0600);
-}
-
-static void pki_make(const char *dir) {
-  char ue_cn[17];
-  EVP_PKEY *cak = pki_key(), *sk = pki_key(), *uk = pki_key();
-  X509 *ca = pki_cert(cak, "mtcsec bench CA", NULL, NULL, 1);
-  X509 *srv = pki_cert(sk, "localhost", ca, cak, 2);
-  X509 *ue;
-  app_format_id(ue_cn, BENCH_UE);
-  ue = pki_cert(uk, ue_cn, ca, cak, 3);
-  pki_write(dir, "ca", ca, cak);
-  pki_write(dir, "server", srv, sk);
-  pki_write(dir, "ue", ue, uk);
-  X509_free(ca);
-  X509_free(srv);
-  X509_free(ue);
-  EVP_PKEY_free(cak);
-  EVP_PKEY_free(sk);
-  EVP_PKEY_free(uk);
-}
-
-/* A loopback TCP port free right now. */
 static unsigned free_port(void) {
   struct sockaddr_in sa;
   socklen_t sl = sizeof(sa);
@@ -380,13 +285,10 @@ static int cmd_setup(int argc, char **argv) {
   }
   rv = mtcsec_crypto_openssl_new(&crypto);
   BENCH_CHECK(rv == 0, "mtcsec_crypto_openssl_new", rv);
-  mkdir(dir, 0700);
-  pki_make(dir);
-
+  /* The KEK and database of `mtcsec init`. */
   snprintf(path, sizeof(path), "%s/kek", dir);
-  if (mtcsec_kek_create(path, &crypto, err, sizeof(err)) != 0 ||
-      mtcsec_kek_load(path, kek, err, sizeof(err)) != 0) {
-    die("kek: %s", err);
+  if (mtcsec_kek_load(path, kek, err, sizeof(err)) != 0) {
+    die("kek (run `mtcsec init %s` first): %s", dir, err);
   }
   snprintf(db, sizeof(db), "%s/mtcsd.db", dir);
   if (mtcsec_sqlite_open(&st, db, kek, &crypto, MTCSEC_SQLITE_CREATE, err,
@@ -1300,6 +1202,7 @@ static int cmd_load(int argc, char **argv) {
       g->m1len = bargs[t].m1len;
     }
   }
+  free(bargs);
   build_s = (double)(mono_ns() - t0) / 1e9;
   mtcsec_zeroize(g->k_auth, (size_t)g->ndev * sizeof(*g->k_auth));
   fprintf(stderr,
@@ -1309,8 +1212,9 @@ static int cmd_load(int argc, char **argv) {
           g->dpc);
 
   /* 2. Connections (TLS 1.3 handshakes, not timed). */
-  snprintf(cert, sizeof(cert), "%s/ue.pem", g->dir);
-  snprintf(key, sizeof(key), "%s/ue.key", g->dir);
+  /* The UE certificate of `mtcsec ue add` (CN = BENCH_UE). */
+  snprintf(cert, sizeof(cert), "%s/ues/0e00000000000042.pem", g->dir);
+  snprintf(key, sizeof(key), "%s/ues/0e00000000000042.key", g->dir);
   snprintf(ca, sizeof(ca), "%s/ca.pem", g->dir);
   g->ctx = app_tls_client_ctx(cert, key, ca, err, sizeof(err));
   if (g->ctx == NULL) {
@@ -1492,6 +1396,7 @@ static int cmd_load(int argc, char **argv) {
     close(g->conns[c].fd);
   }
   SSL_CTX_free(g->ctx);
+  free(lat);
   return 0;
 
 usage:

@@ -44,12 +44,14 @@ mkdir -p "$R"
 step "1/6 Release build in $B"
 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DMTCSEC_BUILD_TESTS=OFF \
   >"$R/build.log" 2>&1
-cmake --build "$B" -j "$jobs" --target mtcsd bench_e2e bench_dtls_server \
+cmake --build "$B" -j "$jobs" --target mtcsd mtcsec-cli bench_e2e \
+  bench_dtls_server \
   >>"$R/build.log" 2>&1 || {
   tail -n 40 "$R/build.log" >&2
   exit 1
 }
 MTCSD=$B/apps/mtcsd
+CLI=$B/apps/mtcsec
 E2E=$B/bench/bench_e2e
 DTLS=$B/bench/bench_dtls_server
 
@@ -170,6 +172,12 @@ dtls_run() {
 step "3/6 stores of $SMALL and $BIG devices"
 S=$TMP/s10k
 L=$TMP/sbig
+# The product makes the state directories (CA, certificates, KEK, DB);
+# bench_e2e provisions the devices and rewrites mtcsd.conf.
+for d in "$S" "$L"; do
+  "$CLI" init "$d" --mtcs-id 5e00000000000001 >/dev/null
+  "$CLI" -d "$d" ue add 0e00000000000042 >/dev/null
+done
 "$E2E" setup "$S" --devices "$SMALL" --api 200 | tee -a "$R/setup.txt"
 timeout 300 "$E2E" setup "$L" --devices "$BIG" --api 200 |
   tee -a "$R/setup.txt"
