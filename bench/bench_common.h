@@ -9,6 +9,7 @@
 #ifndef MTCSEC_BENCH_COMMON_H
 #define MTCSEC_BENCH_COMMON_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,30 @@
 static const uint8_t BENCH_SRV[MTCSEC_ID_LEN] = {0x5e, 0, 0, 0, 0, 0, 0, 1};
 static const uint8_t BENCH_UE[MTCSEC_ID_LEN] = {0x0e, 0, 0, 0, 0, 0, 0, 0x42};
 static const uint8_t BENCH_GW[MTCSEC_ID_LEN] = {0x67, 0, 0, 0, 0, 0, 0, 1};
+
+/* Nanoseconds on the monotonic clock. */
+static inline uint64_t bench_mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Nanoseconds on clock id (a CPU-time clock, say), 0 if unreadable. */
+static inline uint64_t bench_clock_ns(clockid_t id) {
+  struct timespec ts;
+  if (clock_gettime(id, &ts) != 0) {
+    return 0;
+  }
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline void bench_sleep_ms(unsigned ms) {
+  struct timespec ts;
+  ts.tv_sec = ms / 1000;
+  ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
 
 /* Device i's ID: 02 00 .. i (big-endian in the last four bytes). */
 static inline void bench_dev_id(uint8_t id[MTCSEC_ID_LEN], uint32_t i) {

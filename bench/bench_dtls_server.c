@@ -81,28 +81,6 @@ typedef struct shared {
 
 static shared *SH;
 
-static uint64_t mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t clock_ns(clockid_t id) {
-  struct timespec ts;
-  if (clock_gettime(id, &ts) != 0) {
-    return 0;
-  }
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_ms(unsigned ms) {
-  struct timespec ts;
-  ts.tv_sec = ms / 1000;
-  ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
-
 static void die(const char *what) {
   fprintf(stderr, "bench_dtls_server: %s: %s\n", what, strerror(errno));
   ERR_print_errors_fp(stderr);
@@ -387,7 +365,7 @@ static void srv_datagram(sthread *t, const uint8_t *dg, size_t len,
   t->cur_peer = *peer;
   c = conn_find(t, peer);
   if (c != NULL) {
-    c->last_ns = mono_ns();
+    c->last_ns = bench_mono_ns();
     conn_step(t, c);
   } else if (t->cookie) {
     int r;
@@ -396,7 +374,7 @@ static void srv_datagram(sthread *t, const uint8_t *dg, size_t len,
     if (r > 0) {
       c = conn_add(t, peer, t->listener);
       new_listener(t);
-      c->last_ns = mono_ns();
+      c->last_ns = bench_mono_ns();
       conn_step(t, c);
     } else if (r < 0) {
       ERR_clear_error();
@@ -405,14 +383,14 @@ static void srv_datagram(sthread *t, const uint8_t *dg, size_t len,
     }
   } else {
     c = conn_add(t, peer, NULL);
-    c->last_ns = mono_ns();
+    c->last_ns = bench_mono_ns();
     conn_step(t, c);
   }
   t->dg = NULL;
 }
 
 static void srv_sweep(sthread *t) {
-  uint64_t now = mono_ns();
+  uint64_t now = bench_mono_ns();
   size_t b;
   for (b = 0; b < NBUCKETS; b++) {
     sconn *c = t->buckets[b];
@@ -432,7 +410,7 @@ static void srv_sweep(sthread *t) {
 static void *srv_thread(void *arg) {
   sthread *t = arg;
   uint8_t buf[2048];
-  uint64_t last_sweep = mono_ns();
+  uint64_t last_sweep = bench_mono_ns();
   cur_thread = t;
   new_listener(t);
   t->laddr = BIO_ADDR_new();
@@ -444,9 +422,9 @@ static void *srv_thread(void *arg) {
     if (n > 0 && pl == sizeof(peer)) {
       srv_datagram(t, buf, (size_t)n, &peer);
     }
-    if (mono_ns() - last_sweep > 1000000000u) {
+    if (bench_mono_ns() - last_sweep > 1000000000u) {
       srv_sweep(t);
-      last_sweep = mono_ns();
+      last_sweep = bench_mono_ns();
     }
   }
   return NULL;
@@ -553,7 +531,7 @@ static unsigned int psk_client_cb(SSL *ssl, const char *hint, char *identity,
 /* One full handshake on a new socket; 0 or -1. */
 static int client_handshake(client *cl, uint32_t dev) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r, rv = -1;
-  uint64_t until = mono_ns() + 10000000000ull;
+  uint64_t until = bench_mono_ns() + 10000000000ull;
   BIO_ADDR *peer;
   BIO *b;
   SSL *ssl;
@@ -580,8 +558,8 @@ static int client_handshake(client *cl, uint32_t dev) {
       rv = 0;
       break;
     }
-    if (SSL_get_error(ssl, r) != SSL_ERROR_WANT_READ || mono_ns() > until ||
-        atomic_load(&g_phase) >= 2) {
+    if (SSL_get_error(ssl, r) != SSL_ERROR_WANT_READ ||
+        bench_mono_ns() > until || atomic_load(&g_phase) >= 2) {
       ERR_clear_error();
       break;
     }
@@ -603,12 +581,12 @@ static void *client_thread(void *arg) {
   uint32_t k = 0;
   while (atomic_load(&g_phase) < 2) {
     uint32_t dev = (cl->idx + cl->nclients * k++) % NDEVICES;
-    uint64_t t0 = mono_ns(), t1;
+    uint64_t t0 = bench_mono_ns(), t1;
     if (client_handshake(cl, dev) != 0) {
       cl->failed++;
       continue;
     }
-    t1 = mono_ns();
+    t1 = bench_mono_ns();
     cl->done++;
     if (atomic_load_explicit(&g_phase, memory_order_relaxed) == 1 &&
         t0 >= atomic_load_explicit(&g_win_start, memory_order_relaxed) &&
@@ -710,14 +688,14 @@ int main(int argc, char **argv) {
   if (pid == 0) {
     server_main((unsigned)sthreads, cookie);
   }
-  t0 = mono_ns();
+  t0 = bench_mono_ns();
   while (atomic_load(&SH->port) == 0) {
-    if (mono_ns() - t0 > 10000000000ull) {
+    if (bench_mono_ns() - t0 > 10000000000ull) {
       kill(pid, SIGKILL);
       fprintf(stderr, "bench_dtls_server: the server did not start\n");
       return 1;
     }
-    sleep_ms(5);
+    bench_sleep_ms(5);
   }
   have_clock = clock_getcpuclockid(pid, &sclock) == 0;
 
@@ -740,8 +718,8 @@ int main(int argc, char **argv) {
       die("malloc");
     }
   }
-  t0 = mono_ns();
-  last_srv = have_clock ? clock_ns(sclock) : 0;
+  t0 = bench_mono_ns();
+  last_srv = have_clock ? bench_clock_ns(sclock) : 0;
   for (i = 0; i < nclients; i++) {
     if (pthread_create(&cls[i].th, NULL, client_thread, &cls[i]) != 0) {
       die("pthread_create");
@@ -751,15 +729,15 @@ int main(int argc, char **argv) {
   for (;;) {
     uint64_t now, h;
     int ph = atomic_load(&g_phase);
-    sleep_ms(10);
-    now = mono_ns();
+    bench_sleep_ms(10);
+    now = bench_mono_ns();
     h = atomic_load(&SH->handshakes);
     if (ph == 0 && now - t0 >= warmup * 1000000000ull) {
       tw0 = now;
       h0 = h;
       f0 = atomic_load(&SH->failures) + atomic_load(&SH->abandoned);
-      s0 = have_clock ? clock_ns(sclock) : 0;
-      c0 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+      s0 = have_clock ? bench_clock_ns(sclock) : 0;
+      c0 = bench_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
       cs0 = read_cpustat();
       atomic_store(&g_win_start, tw0);
       atomic_store(&g_phase, 1);
@@ -767,14 +745,14 @@ int main(int argc, char **argv) {
       tw1 = now;
       h1 = h;
       f1 = atomic_load(&SH->failures) + atomic_load(&SH->abandoned);
-      s1 = have_clock ? clock_ns(sclock) : 0;
-      c1 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+      s1 = have_clock ? bench_clock_ns(sclock) : 0;
+      c1 = bench_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
       cs1 = read_cpustat();
       atomic_store(&g_phase, 2);
       break;
     }
     if (now >= next_tick) {
-      uint64_t sc = have_clock ? clock_ns(sclock) : 0;
+      uint64_t sc = have_clock ? bench_clock_ns(sclock) : 0;
       fprintf(
         stderr,
         "progress %s: t=%.0fs %s hs/s=%llu total=%llu server_cores=%.2f\n",

@@ -111,28 +111,6 @@ static void die(const char *fmt, ...) {
   exit(1);
 }
 
-static uint64_t mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t clock_ns(clockid_t id) {
-  struct timespec ts;
-  if (clock_gettime(id, &ts) != 0) {
-    return 0;
-  }
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_ms(unsigned ms) {
-  struct timespec ts;
-  ts.tv_sec = ms / 1000;
-  ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
-
 static long long file_size(const char *path) {
   struct stat sb;
   return stat(path, &sb) == 0 ? (long long)sb.st_size : 0;
@@ -297,7 +275,7 @@ static int cmd_setup(int argc, char **argv) {
   }
 
   /* 1. Through the admin API, one durable transaction per call. */
-  t0 = mono_ns();
+  t0 = bench_mono_ns();
   for (i = 0; i < napi; i++) {
     bench_dev_id(id, (uint32_t)i);
     bench_dev_psk(psk, suite1()->keylen, (uint32_t)i);
@@ -308,7 +286,7 @@ static int cmd_setup(int argc, char **argv) {
       die("admin API: %s", mtcsec_sqlite_errmsg(st));
     }
   }
-  t1 = mono_ns();
+  t1 = bench_mono_ns();
   api_s = (double)(t1 - t0) / 1e9;
   mtcsec_sqlite_close(st);
 
@@ -340,7 +318,7 @@ static int cmd_setup(int argc, char **argv) {
   sgrant = sq_prep(sq, "INSERT INTO grant_device (device, ueid, perms, "
                        "lifetime, not_before, not_after, created) "
                        "VALUES (?1, ?2, 15, 3600, 0, 0, ?3)");
-  t1 = mono_ns();
+  t1 = bench_mono_ns();
   last = t1;
   sq_exec(sq, "BEGIN IMMEDIATE");
   for (i = napi; i < ndev; i++) {
@@ -361,14 +339,14 @@ static int cmd_setup(int argc, char **argv) {
     }
     sqlite3_reset(sdev);
     sqlite3_reset(sgrant);
-    if ((i & 1023) == 0 && mono_ns() - last >= 1000000000u) {
-      last = mono_ns();
+    if ((i & 1023) == 0 && bench_mono_ns() - last >= 1000000000u) {
+      last = bench_mono_ns();
       fprintf(stderr, "setup: progress %lu/%lu devices, %.1f s\n", i, ndev,
               (double)(last - t1) / 1e9);
     }
   }
   sq_exec(sq, "COMMIT");
-  t2 = mono_ns();
+  t2 = bench_mono_ns();
   bulk_s = (double)(t2 - t1) / 1e9;
   sqlite3_finalize(sdev);
   sqlite3_finalize(sgrant);
@@ -574,17 +552,17 @@ static void *build_thread(void *arg) {
  * non-blocking afterwards. */
 static void conn_open(loadgen *g, conn *c) {
   char err[512];
-  uint64_t until = mono_ns() + 10000000000u;
+  uint64_t until = bench_mono_ns() + 10000000000u;
   int one = 1, r;
   for (;;) {
     c->fd = app_tcp_connect(g->addr, err, sizeof(err));
     if (c->fd >= 0) {
       break;
     }
-    if (mono_ns() > until) {
+    if (bench_mono_ns() > until) {
       die("connect: %s", err);
     }
-    sleep_ms(50);
+    bench_sleep_ms(50);
   }
   setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   c->ssl = SSL_new(g->ctx);
@@ -604,7 +582,7 @@ static void conn_open(loadgen *g, conn *c) {
       ERR_print_errors_fp(stderr);
       die("TLS handshake with mtcsd failed");
     }
-    if (mono_ns() > until) {
+    if (bench_mono_ns() > until) {
       die("TLS handshake with mtcsd timed out");
     }
     p.fd = c->fd;
@@ -763,7 +741,7 @@ static int conn_read(lthread *t, conn *c) {
       return -1;
     }
     c->inlen += (size_t)r;
-    now = mono_ns();
+    now = bench_mono_ns();
     while ((n = mtcsec_frame_parse(&fr, c->in + off, c->inlen - off)) > 0) {
       conn_answer(t, c, &fr, now);
       off += (size_t)n;
@@ -801,7 +779,7 @@ static void *load_thread(void *arg) {
     ev.events = EPOLLIN;
     ev.data.ptr = c;
     epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
-    conn_fill(g, c, mono_ns());
+    conn_fill(g, c, bench_mono_ns());
     if (conn_flush(c) != 0) {
       die("write to mtcsd failed");
     }
@@ -816,7 +794,7 @@ static void *load_thread(void *arg) {
       if (conn_read(t, c) != 0) {
         die("mtcsd closed connection %u", c->idx);
       }
-      conn_fill(g, c, mono_ns());
+      conn_fill(g, c, bench_mono_ns());
       if (conn_flush(c) != 0) {
         die("write to mtcsd failed");
       }
@@ -829,12 +807,12 @@ static void *load_thread(void *arg) {
         inflight += t->conns[i]->inflight;
       }
       if (drain_until == 0) {
-        drain_until = mono_ns() + 10000000000u;
+        drain_until = bench_mono_ns() + 10000000000u;
       }
       if (inflight == 0) {
         break;
       }
-      if (mono_ns() > drain_until) {
+      if (bench_mono_ns() > drain_until) {
         die("%u exchanges unanswered 10 s after the end", inflight);
       }
     }
@@ -1180,7 +1158,7 @@ static int cmd_load(int argc, char **argv) {
     (uint64_t)wall.tv_sec * 1000000u + (uint64_t)wall.tv_nsec / 1000u;
 
   /* 1. The M2 frames, before any clock runs. */
-  t0 = mono_ns();
+  t0 = bench_mono_ns();
   g->frames = malloc((size_t)g->per_conn * g->nconns * FRAME_SLOT);
   g->dev = malloc((size_t)g->per_conn * g->nconns * sizeof(*g->dev));
   g->k_auth = calloc(g->ndev, sizeof(*g->k_auth));
@@ -1203,7 +1181,7 @@ static int cmd_load(int argc, char **argv) {
     }
   }
   free(bargs);
-  build_s = (double)(mono_ns() - t0) / 1e9;
+  build_s = (double)(bench_mono_ns() - t0) / 1e9;
   mtcsec_zeroize(g->k_auth, (size_t)g->ndev * sizeof(*g->k_auth));
   fprintf(stderr,
           "load %s: %u M1s of %zu bytes built in %.1f s (%u per connection, "
@@ -1261,8 +1239,8 @@ static int cmd_load(int argc, char **argv) {
   have_srv_clock = g->pid > 0 && clock_getcpuclockid(g->pid, &srv_clock) == 0;
 
   /* 3. Run: warm-up, window, drain. */
-  t0 = mono_ns();
-  last_srv = have_srv_clock ? clock_ns(srv_clock) : 0;
+  t0 = bench_mono_ns();
+  last_srv = have_srv_clock ? bench_clock_ns(srv_clock) : 0;
   for (t = 0; t < g->nthreads; t++) {
     pthread_create(&g->threads[t].th, NULL, load_thread, &g->threads[t]);
   }
@@ -1270,8 +1248,8 @@ static int cmd_load(int argc, char **argv) {
   for (;;) {
     uint64_t now, done = 0, ex;
     int ph = atomic_load(&g->phase);
-    sleep_ms(10);
-    now = mono_ns();
+    bench_sleep_ms(10);
+    now = bench_mono_ns();
     for (t = 0; t < g->nthreads; t++) {
       done += atomic_load(&g->threads[t].done);
     }
@@ -1282,8 +1260,8 @@ static int cmd_load(int argc, char **argv) {
       }
       tw0 = now;
       done0 = done;
-      srv0 = have_srv_clock ? clock_ns(srv_clock) : 0;
-      cli0 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+      srv0 = have_srv_clock ? bench_clock_ns(srv_clock) : 0;
+      cli0 = bench_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
       cs0 = read_cpustat();
       tc0 = read_taskcpu(g->pid);
       wb0 = read_write_bytes(g->pid);
@@ -1294,8 +1272,8 @@ static int cmd_load(int argc, char **argv) {
                (now - tw0 >= (uint64_t)(g->duration * 1e9) || ex != 0)) {
       tw1 = now;
       done1 = done;
-      srv1 = have_srv_clock ? clock_ns(srv_clock) : 0;
-      cli1 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+      srv1 = have_srv_clock ? bench_clock_ns(srv_clock) : 0;
+      cli1 = bench_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
       cs1 = read_cpustat();
       tc1 = read_taskcpu(g->pid);
       wb1 = read_write_bytes(g->pid);
@@ -1303,7 +1281,7 @@ static int cmd_load(int argc, char **argv) {
       break;
     }
     if (now >= next_tick) {
-      uint64_t sc = have_srv_clock ? clock_ns(srv_clock) : 0;
+      uint64_t sc = have_srv_clock ? bench_clock_ns(srv_clock) : 0;
       if (ph == 1 && nper < sizeof(per_s) / sizeof(per_s[0])) {
         per_s[nper++] = done - last_done;
       }
