@@ -64,6 +64,22 @@ int mtcsec_chan_init(mtcsec_chan *ch, const mtcsec_crypto *crypto,
                      uint16_t key_id, mtcsec_tstamp expiry);
 
 /**
+ * Initializes ch from keys and IVs derived elsewhere: the record layout and
+ * checks of section 6 under other keys, e.g. the cellular uplink/downlink
+ * payload keys of CELLULAR.md (suite 0x01, key_id 0).  tx_key/rx_key hold the
+ * suite's key length, tx_iv/rx_iv 13 bytes; all four are copied and only read
+ * during the call.  Sequence numbers start at 0 and the replay window is
+ * empty.  crypto must outlive ch.
+ * Returns 0 or INVALID_ARGUMENT (NULL, unknown suite; ch is then zeroized).
+ */
+int mtcsec_chan_init_keys(mtcsec_chan *ch, const mtcsec_crypto *crypto,
+                          uint8_t suite, const uint8_t *tx_key,
+                          const uint8_t tx_iv[MTCSEC_IV_LEN],
+                          const uint8_t *rx_key,
+                          const uint8_t rx_iv[MTCSEC_IV_LEN], uint16_t key_id,
+                          mtcsec_tstamp expiry);
+
+/**
  * Seals plaintext pt into a record at dest (ptlen + 7 + t bytes) with the
  * next sequence number.  pt and dest may not overlap.
  * Returns the record length, NOBUF, INVALID_STATE (not live),

@@ -79,6 +79,37 @@ int mtcsec_chan_init(mtcsec_chan *ch, const mtcsec_crypto *crypto,
   return 0;
 }
 
+int mtcsec_chan_init_keys(mtcsec_chan *ch, const mtcsec_crypto *crypto,
+                          uint8_t suite, const uint8_t *tx_key,
+                          const uint8_t tx_iv[MTCSEC_IV_LEN],
+                          const uint8_t *rx_key,
+                          const uint8_t rx_iv[MTCSEC_IV_LEN], uint16_t key_id,
+                          mtcsec_tstamp expiry) {
+  const mtcsec_suite_params *sp = mtcsec_suite_get(suite);
+
+  if (ch == NULL) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  memset(ch, 0, sizeof(*ch));
+  if (crypto == NULL || sp == NULL || tx_key == NULL || tx_iv == NULL ||
+      rx_key == NULL || rx_iv == NULL || sp->keylen > sizeof(ch->tx_key)) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  memcpy(ch->tx_key, tx_key, sp->keylen);
+  memcpy(ch->rx_key, rx_key, sp->keylen);
+  memcpy(ch->tx_iv, tx_iv, MTCSEC_IV_LEN);
+  memcpy(ch->rx_iv, rx_iv, MTCSEC_IV_LEN);
+  ch->crypto = crypto;
+  ch->suite = suite;
+  ch->keylen = sp->keylen;
+  ch->taglen = sp->miclen;
+  ch->key_id = key_id;
+  ch->expiry = expiry;
+  mtcsec_window_init(&ch->rx);
+  ch->live = 1;
+  return 0;
+}
+
 static void chan_nonce(uint8_t nonce[MTCSEC_IV_LEN],
                        const uint8_t iv[MTCSEC_IV_LEN], uint32_t seq) {
   uint8_t s[4];

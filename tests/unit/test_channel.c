@@ -75,6 +75,61 @@ static void test_channel_both_directions_all_suites(void **state) {
   }
 }
 
+/* mtcsec_chan_init_keys() with the values of mtcsec_chan_derive() makes the
+ * same records as mtcsec_chan_init(), byte for byte, and a channel made
+ * from swapped keys opens them. */
+static void test_channel_init_keys_matches_init(void **state) {
+  const mtcsec_crypto *prov[TH_MAX_PROVIDERS];
+  const char *names[TH_MAX_PROVIDERS];
+  size_t np = th_providers(prov, names), p;
+  (void)state;
+  for (p = 0; p < np; p++) {
+    uint8_t suite;
+    for (suite = 1; suite <= 3; suite++) {
+      uint8_t kd[32], ivd[13], ku[32], ivu[13], r1[64], r2[64], pt[32];
+      const uint8_t msg[] = "status";
+      mtcsec_chan ref, byk, peer;
+      mtcsec_ssize n1, n2;
+      assert_int_equal(mtcsec_chan_derive(prov[p], suite, DMKEY, 7, kd, ivd,
+                                          ku, ivu),
+                       0);
+      assert_int_equal(mtcsec_chan_init(&ref, prov[p], suite,
+                                        MTCSEC_CHAN_DEVICE, DMKEY, 7, 100),
+                       0);
+      assert_int_equal(mtcsec_chan_init_keys(&byk, prov[p], suite, kd, ivd,
+                                             ku, ivu, 7, 100),
+                       0);
+      assert_int_equal(mtcsec_chan_init_keys(&peer, prov[p], suite, ku, ivu,
+                                             kd, ivd, 7, 100),
+                       0);
+      n1 = mtcsec_chan_seal(&ref, r1, sizeof(r1), msg, sizeof(msg), 1);
+      n2 = mtcsec_chan_seal(&byk, r2, sizeof(r2), msg, sizeof(msg), 1);
+      assert_true(n1 > 0);
+      assert_int_equal(n1, n2);
+      assert_memory_equal(r1, r2, (size_t)n1);
+      assert_int_equal(
+        mtcsec_chan_open(&peer, pt, sizeof(pt), r2, (size_t)n2, 2),
+        sizeof(msg));
+      assert_int_equal(
+        mtcsec_chan_open(&peer, pt, sizeof(pt), r2, (size_t)n2, 2),
+        MTCSEC_ERR_REPLAY);
+      mtcsec_chan_deinit(&ref);
+      mtcsec_chan_deinit(&byk);
+      mtcsec_chan_deinit(&peer);
+    }
+  }
+  {
+    mtcsec_chan ch;
+    uint8_t k[16] = {0}, iv[13] = {0};
+    assert_int_equal(
+      mtcsec_chan_init_keys(&ch, prov[0], 9, k, iv, k, iv, 0, 1),
+      MTCSEC_ERR_INVALID_ARGUMENT);
+    assert_int_equal(
+      mtcsec_chan_init_keys(&ch, prov[0], 1, NULL, iv, k, iv, 0, 1),
+      MTCSEC_ERR_INVALID_ARGUMENT);
+  }
+}
+
 static void test_channel_overhead_suite1_is_15(void **state) {
   pair c;
   uint8_t rec[64];
@@ -233,6 +288,7 @@ static void test_channel_nobuf_consumes_nothing(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_channel_both_directions_all_suites),
+    cmocka_unit_test(test_channel_init_keys_matches_init),
     cmocka_unit_test(test_channel_overhead_suite1_is_15),
     cmocka_unit_test(test_channel_replay_window),
     cmocka_unit_test(test_channel_tamper_leaves_state),
