@@ -30,6 +30,16 @@ const app_conf_key app_mtcsd_keys[] = {
   {"commit_max_delay_ms", "2", "longest wait to fill a batch"},
   {"shutdown_timeout", "30",
    "seconds SIGTERM waits for in-flight exchanges before closing"},
+  {"cellular_listen", "",
+   "TLS 1.3 Gi link for GGSNs (cellular mode); empty disables"},
+  {"allowed_ggsns", "", "GGSN IDs (16 hex digits) allowed on cellular_listen"},
+  {"home_proxy", "127.0.0.1:4443", "mtchpd's K_UP service, host:port"},
+  {"home_proxy_ca", "ca.pem", "CA that mtchpd's certificate must chain to"},
+  {"home_proxy_cert", "mtcs-client.pem",
+   "client certificate for mtchpd (CN = mtcs_id)"},
+  {"home_proxy_key", "mtcs-client.key", "its private key"},
+  {"cellular_max_contexts", "65536", "PDP contexts with live keys at once"},
+  {"cellular_key_lifetime", "86400", "seconds a context's payload keys live"},
   {NULL, NULL, NULL}};
 
 const app_conf_key *app_mtcsd_key(const char *key) {

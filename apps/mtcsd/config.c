@@ -191,6 +191,66 @@ static int set_commit_max_delay(cfg_ctx *x, const char *v, char *why,
   return 0;
 }
 
+static int set_cellular_listen(cfg_ctx *x, const char *v, char *why,
+                               size_t wl) {
+  return cfg_addr(x->c->cellular_listen, v, 1, why, wl);
+}
+/* A list of 16-hex-digit IDs separated by commas and/or spaces. */
+static int set_allowed_ggsns(cfg_ctx *x, const char *v, char *why, size_t wl) {
+  const char *p = v;
+  x->c->nallowed_ggsns = 0;
+  for (;;) {
+    char tok[32];
+    size_t n;
+    while (*p == ',' || *p == ' ' || *p == '\t') {
+      p++;
+    }
+    if (*p == '\0') {
+      return 0;
+    }
+    n = strcspn(p, ", \t");
+    if (n >= sizeof(tok) || x->c->nallowed_ggsns >= MTCSD_MAX_GGSNS) {
+      snprintf(why, wl, "expected at most %d IDs of 16 hexadecimal digits",
+               MTCSD_MAX_GGSNS);
+      return -1;
+    }
+    memcpy(tok, p, n);
+    tok[n] = '\0';
+    if (app_parse_id(tok, x->c->allowed_ggsns[x->c->nallowed_ggsns]) != 0) {
+      snprintf(why, wl, "'%s' is not 16 hexadecimal digits", tok);
+      return -1;
+    }
+    x->c->nallowed_ggsns++;
+    p += n;
+  }
+}
+static int set_home_proxy(cfg_ctx *x, const char *v, char *why, size_t wl) {
+  return cfg_addr(x->c->home_proxy, v, 0, why, wl);
+}
+static int set_home_proxy_ca(cfg_ctx *x, const char *v, char *why, size_t wl) {
+  return cfg_path(x, x->c->home_proxy_ca, v, 0, why, wl);
+}
+static int set_home_proxy_cert(cfg_ctx *x, const char *v, char *why,
+                               size_t wl) {
+  return cfg_path(x, x->c->home_proxy_cert, v, 0, why, wl);
+}
+static int set_home_proxy_key(cfg_ctx *x, const char *v, char *why, size_t wl) {
+  return cfg_path(x, x->c->home_proxy_key, v, 0, why, wl);
+}
+static int set_cellular_max_contexts(cfg_ctx *x, const char *v, char *why,
+                                     size_t wl) {
+  unsigned long n;
+  if (cfg_uint(v, 1, 1048576, &n, why, wl) != 0) {
+    return -1;
+  }
+  x->c->cellular_max_contexts = n;
+  return 0;
+}
+static int set_cellular_key_lifetime(cfg_ctx *x, const char *v, char *why,
+                                     size_t wl) {
+  return cfg_seconds(v, 1, 30u * 86400u, &x->c->cellular_key_lifetime, why, wl);
+}
+
 static const struct {
   const char *key;
   cfg_setter fn;
@@ -213,6 +273,14 @@ static const struct {
   {"commit_max_batch", set_commit_max_batch},
   {"commit_max_delay_ms", set_commit_max_delay},
   {"shutdown_timeout", set_shutdown_timeout},
+  {"cellular_listen", set_cellular_listen},
+  {"allowed_ggsns", set_allowed_ggsns},
+  {"home_proxy", set_home_proxy},
+  {"home_proxy_ca", set_home_proxy_ca},
+  {"home_proxy_cert", set_home_proxy_cert},
+  {"home_proxy_key", set_home_proxy_key},
+  {"cellular_max_contexts", set_cellular_max_contexts},
+  {"cellular_key_lifetime", set_cellular_key_lifetime},
 };
 
 static int cfg_entry(void *ud, const char *key, const char *value, int line) {

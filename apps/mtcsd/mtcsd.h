@@ -44,6 +44,7 @@ enum {
 
 #define MTCSD_MAX_WORKERS 64
 #define MTCSD_ADDR_MAX 256
+#define MTCSD_MAX_GGSNS 64
 
 /* ------------------------------------------------------------ config */
 
@@ -67,6 +68,16 @@ typedef struct mtcsd_config {
   size_t commit_max_batch;      /* transactions per store commit */
   unsigned commit_max_delay_ms; /* wait to fill a batch */
   unsigned shutdown_timeout;    /* seconds to drain on SIGTERM */
+  /* Cellular mode (docs/CELLULAR-SYSTEM.md section 3). */
+  char cellular_listen[MTCSD_ADDR_MAX]; /* "" disables */
+  uint8_t allowed_ggsns[MTCSD_MAX_GGSNS][MTCSEC_ID_LEN];
+  size_t nallowed_ggsns;
+  char home_proxy[MTCSD_ADDR_MAX];
+  char home_proxy_ca[PATH_MAX];
+  char home_proxy_cert[PATH_MAX];
+  char home_proxy_key[PATH_MAX];
+  size_t cellular_max_contexts;
+  unsigned cellular_key_lifetime; /* seconds */
 } mtcsd_config;
 
 /**
