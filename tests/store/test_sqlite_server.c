@@ -22,27 +22,11 @@
 #include <mtcsec/codec.h>
 
 #include "sqlite_fixture.h"
-
-static const uint8_t mtcs_id[8] = {0x5e, 0x4f, 0, 0, 0, 0, 0, 0x01};
-static const uint8_t dev_id[8] = {0xd0, 0x0d, 0, 0, 0, 0, 0, 0x01};
-static const uint8_t ue_id[8] = {0xe0, 0xe0, 0, 0, 0, 0, 0, 0x01};
-static const uint8_t ue2_id[8] = {0xe0, 0xe0, 0, 0, 0, 0, 0, 0x02};
-static const uint8_t gw1[8] = {0x96, 0x96, 0, 0, 0, 0, 0, 0x01};
-static const uint8_t gw2[8] = {0x96, 0x96, 0, 0, 0, 0, 0, 0x02};
-static const uint8_t psk[32] = {0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
-                                0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf,
-                                0xb0, 0xb1, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7,
-                                0xb8, 0xb9, 0xba, 0xbb, 0xbc, 0xbd, 0xbe, 0xbf};
+#include "server_fixture.h"
 
 #define T0 1000000u
 
-typedef struct answer {
-  uint64_t conn;
-  uint8_t type;
-  uint32_t req_id;
-  uint8_t body[512];
-  size_t bodylen;
-} answer;
+typedef th_answer answer;
 
 typedef struct fx {
   char dir[SFX_PATH_MAX];
@@ -60,13 +44,14 @@ static void fx_start(fx *f) {
   mtcsec_srv_del(f->srv);
   f->srv = NULL;
   mtcsec_srv_config_default(&cfg);
-  memcpy(cfg.mtcs_id, mtcs_id, 8);
+  memcpy(cfg.mtcs_id, th_mtcs_id, 8);
   assert_int_equal(mtcsec_srv_new(&f->srv, &cfg, f->crypto, &mtcsec_sqlite_ops,
                                   f->st, NULL, NULL),
                    0);
 }
 
-/* dev_id, suite, in group "meters"; ue_id has a device grant 0x0f/3600. */
+/* th_dev_id with suite, in group "meters"; th_ue_id has a device grant
+ * 0x0f / 3600 s. */
 static fx *fx_new(uint8_t suite) {
   fx *f = calloc(1, sizeof(*f));
   assert_non_null(f);
@@ -75,14 +60,13 @@ static fx *fx_new(uint8_t suite) {
   f->crypto = th_openssl();
   f->suite = suite;
   f->st = sfx_open(f->db, sfx_kek, MTCSEC_SQLITE_CREATE);
-  assert_int_equal(mtcsec_sqlite_device_add(f->st, dev_id, mtcs_id, suite, psk,
-                                            "test", "meters"),
+  assert_int_equal(mtcsec_sqlite_device_add(f->st, th_dev_id, th_mtcs_id, suite,
+                                            th_psk, "test", "meters"),
                    0);
-  assert_int_equal(mtcsec_derive_device_keys(f->crypto, suite, psk, dev_id,
-                                             mtcs_id, f->k_auth, f->k_dm),
-                   0);
+  th_device_keys(f->crypto, suite, th_dev_id, f->k_auth, f->k_dm);
   assert_int_equal(
-    mtcsec_sqlite_grant_set(f->st, ue_id, dev_id, NULL, 0x0f, 3600, 0, 0), 0);
+    mtcsec_sqlite_grant_set(f->st, th_ue_id, th_dev_id, NULL, 0x0f, 3600, 0, 0),
+    0);
   fx_start(f);
   return f;
 }
@@ -118,120 +102,38 @@ static void fx_restart(fx *f) {
 static size_t build_m1(const fx *f, const uint8_t *dev, const uint8_t *ue,
                        uint64_t nonce, const uint8_t *info, size_t info_len,
                        const uint8_t *k_auth, uint8_t *out) {
-  mtcsec_m1_fields mf;
-  uint8_t nb[8];
-  mtcsec_ssize n;
-  mtcsec_put_u64(nb, nonce);
-  memset(&mf, 0, sizeof(mf));
-  mf.suite = f->suite;
-  mf.mtcd_id = dev;
-  mf.mtcs_id = mtcs_id;
-  mf.nonce = nb;
-  mf.ueid = ue;
-  mf.info = info;
-  mf.info_len = info_len;
-  n = mtcsec_m1_build(out, MTCSEC_HS_MAX_LEN, f->crypto, k_auth, &mf);
-  assert_true(n > 0);
-  return (size_t)n;
+  th_m1 o = {f->suite, dev, th_mtcs_id, ue, k_auth, nonce, info, info_len};
+  return th_build_m1(f->crypto, &o, out, MTCSEC_HS_MAX_LEN);
 }
 
 static size_t simple_m1(const fx *f, uint64_t nonce, uint8_t *out) {
-  return build_m1(f, dev_id, ue_id, nonce, NULL, 0, f->k_auth, out);
+  return build_m1(f, th_dev_id, th_ue_id, nonce, NULL, 0, f->k_auth, out);
 }
 
 /* MTCdInfo with REQ_PERMS (if req) and a PATH (if npath). */
 static size_t build_info(uint8_t *out, int req, uint8_t req_perms,
                          const uint8_t *path, uint8_t npath) {
-  mtcsec_dinfo d;
-  mtcsec_ssize n;
-  memset(&d, 0, sizeof(d));
-  if (req) {
-    d.present |= MTCSEC_DINFO_REQ_PERMS;
-    d.req_perms = req_perms;
-  }
-  if (npath) {
-    d.present |= MTCSEC_DINFO_PATH;
-    d.path = path;
-    d.npath = npath;
-  }
-  n = mtcsec_dinfo_encode(out, MTCSEC_MAX_INFO_LEN, &d);
-  assert_true(n >= 0);
-  return (size_t)n;
+  return th_build_info(out, -1, req, req_perms, path, npath);
 }
 
 static int fx_send(fx *f, const uint8_t *ue, uint32_t req_id, const uint8_t *m1,
                    size_t m1len, mtcsec_tstamp now) {
-  uint8_t frame[MTCSEC_FRAME_HDR_LEN + 512];
-  mtcsec_ssize n =
-    mtcsec_frame_encode(frame, sizeof(frame), MTCSEC_MSG_M2, req_id, m1, m1len);
-  assert_true(n > 0);
-  return mtcsec_srv_recv(f->srv, 1, ue, frame, (size_t)n, now);
+  return th_srv_send(f->srv, 1, ue, MTCSEC_MSG_M2, req_id, m1, m1len, now);
 }
 
-static int fx_read(fx *f, answer *a) {
-  uint8_t buf[1024];
-  mtcsec_frame fr;
-  uint64_t conn = 0;
-  mtcsec_ssize n = mtcsec_srv_write(f->srv, buf, sizeof(buf), &conn);
-  assert_true(n >= 0);
-  if (n == 0) {
-    return 0;
-  }
-  assert_int_equal(mtcsec_frame_parse(&fr, buf, (size_t)n), n);
-  memset(a, 0, sizeof(*a));
-  a->conn = conn;
-  a->type = fr.type;
-  a->req_id = fr.req_id;
-  assert_true(fr.bodylen <= sizeof(a->body));
-  memcpy(a->body, fr.body, fr.bodylen);
-  a->bodylen = fr.bodylen;
-  return 1;
-}
+static int fx_read(fx *f, answer *a) { return th_srv_read(f->srv, a); }
 
 /* send + commit + one answer: 0 for M3 (in *a), else the ERR code. */
 static uint8_t fx_exchange(fx *f, const uint8_t *ue, uint32_t req_id,
                            const uint8_t *m1, size_t m1len, mtcsec_tstamp now,
                            answer *a) {
-  answer tmp, *p = a != NULL ? a : &tmp;
-  assert_int_equal(fx_send(f, ue, req_id, m1, m1len, now), 0);
-  (void)mtcsec_srv_commit(f->srv, now);
-  assert_int_equal(fx_read(f, p), 1);
-  assert_int_equal(p->req_id, req_id);
-  assert_int_equal(fx_read(f, &tmp), 0);
-  if (p->type == MTCSEC_MSG_ERR) {
-    return p->body[0];
-  }
-  assert_int_equal(p->type, MTCSEC_MSG_M3);
-  return 0;
+  return th_srv_exchange(f->srv, 1, ue, req_id, m1, m1len, now, a);
 }
 
 /* The device's side of an M3: M4 verifies, DMKey matches its own. */
 static mtcsec_sinfo check_m3(const fx *f, const answer *a, const uint8_t *m1,
                              size_t m1len) {
-  const mtcsec_suite_params *sp = mtcsec_suite_get(f->suite);
-  uint8_t dm[MTCSEC_MAX_KEY_LEN];
-  mtcsec_hs m4, h1;
-  const uint8_t *dk;
-  size_t dklen;
-  mtcsec_sinfo si;
-
-  assert_int_equal(mtcsec_m3_decode(&m4, &dk, &dklen, a->body, a->bodylen), 0);
-  assert_int_equal(mtcsec_hs_decode(&h1, MTCSEC_MSG_M1, m1, m1len), 0);
-  assert_int_equal(m4.suite, f->suite);
-  assert_memory_equal(m4.id_a, mtcs_id, 8);
-  assert_memory_equal(m4.id_b, h1.id_a, 8);
-  assert_memory_equal(m4.ueid, h1.ueid, 8);
-  assert_int_equal(
-    mtcsec_m4_verify(&m4, f->crypto, f->k_auth, h1.nonce, h1.info, h1.info_len),
-    0);
-  assert_int_equal(dklen, sp->keylen);
-  assert_int_equal(mtcsec_derive_dmkey(f->crypto, f->suite, f->k_dm, h1.id_a,
-                                       mtcs_id, h1.nonce, m4.nonce, h1.ueid,
-                                       dm),
-                   0);
-  assert_memory_equal(dm, dk, dklen);
-  assert_int_equal(mtcsec_sinfo_decode(&si, m4.info, m4.info_len), 0);
-  return si;
+  return th_check_m3(f->crypto, f->suite, f->k_auth, f->k_dm, a, m1, m1len);
 }
 
 typedef struct sessions {
@@ -270,7 +172,7 @@ static void test_sqlite_server_exchange(void **state) {
   sessions l;
   answer a;
 
-  assert_int_equal(fx_send(f, ue_id, 11, m1, n, T0), 0);
+  assert_int_equal(fx_send(f, th_ue_id, 11, m1, n, T0), 0);
   /* Nothing leaves before the durable commit, and nothing is on disk. */
   assert_int_equal(fx_read(f, &a), 0);
   assert_int_equal(list_sessions(f).n, 0);
@@ -283,14 +185,14 @@ static void test_sqlite_server_exchange(void **state) {
   assert_int_equal(si.lifetime, 3600);
   assert_int_equal(si.key_id, 0);
   /* Durable: window, key id, session (without DMKey). */
-  assert_int_equal(mtcsec_sqlite_ops.get_state(f->st, dev_id, &ds), 0);
+  assert_int_equal(mtcsec_sqlite_ops.get_state(f->st, th_dev_id, &ds), 0);
   assert_int_equal(ds.window.top, 7);
   assert_int_equal(ds.window.bitmap, 1);
   assert_int_equal(ds.next_key_id, 1);
   l = list_sessions(f);
   assert_int_equal(l.n, 1);
-  assert_memory_equal(l.s[0].rec.mtcd_id, dev_id, 8);
-  assert_memory_equal(l.s[0].rec.ueid, ue_id, 8);
+  assert_memory_equal(l.s[0].rec.mtcd_id, th_dev_id, 8);
+  assert_memory_equal(l.s[0].rec.ueid, th_ue_id, 8);
   assert_int_equal(mtcsec_get_u64(l.s[0].rec.mtcd_nonce), 7);
   assert_int_equal(mtcsec_m3_decode(&m4, &dk, &dklen, a.body, a.bodylen), 0);
   assert_memory_equal(l.s[0].rec.mtcs_nonce, m4.nonce, 8);
@@ -313,7 +215,7 @@ static void test_sqlite_server_exchange(void **state) {
   }
   /* The next exchange gets the next key id. */
   n = simple_m1(f, 8, m1);
-  assert_int_equal(fx_exchange(f, ue_id, 12, m1, n, T0 + 10, &a), 0);
+  assert_int_equal(fx_exchange(f, th_ue_id, 12, m1, n, T0 + 10, &a), 0);
   assert_int_equal(check_m3(f, &a, m1, n).key_id, 1);
 }
 
@@ -323,16 +225,16 @@ static void test_sqlite_server_restart_keeps_window(void **state) {
   size_t n = simple_m1(f, 100, m1);
   answer a;
 
-  assert_int_equal(fx_exchange(f, ue_id, 1, m1, n, T0, &a), 0);
+  assert_int_equal(fx_exchange(f, th_ue_id, 1, m1, n, T0, &a), 0);
   fx_restart(f);
   /* The duplicate cache is gone with the process; the window is not. */
-  assert_int_equal(fx_exchange(f, ue_id, 2, m1, n, T0 + 61000, NULL),
+  assert_int_equal(fx_exchange(f, th_ue_id, 2, m1, n, T0 + 61000, NULL),
                    MTCSEC_ERRCODE_REPLAY);
   n = simple_m1(f, 99, m1); /* inside the window, unseen */
-  assert_int_equal(fx_exchange(f, ue_id, 3, m1, n, T0 + 62000, &a), 0);
+  assert_int_equal(fx_exchange(f, th_ue_id, 3, m1, n, T0 + 62000, &a), 0);
   assert_int_equal(check_m3(f, &a, m1, n).key_id, 1);
   n = simple_m1(f, 36, m1); /* below the window */
-  assert_int_equal(fx_exchange(f, ue_id, 4, m1, n, T0 + 63000, NULL),
+  assert_int_equal(fx_exchange(f, th_ue_id, 4, m1, n, T0 + 63000, NULL),
                    MTCSEC_ERRCODE_REPLAY);
   assert_int_equal(list_sessions(f).n, 2);
 }
@@ -345,72 +247,74 @@ static void test_sqlite_server_group_grant_and_relays(void **state) {
   sessions l;
   answer a;
 
-  memcpy(path, gw1, 8);
-  memcpy(path + 8, gw2, 8);
+  memcpy(path, th_gw1, 8);
+  memcpy(path + 8, th_gw2, 8);
   /* ue2 only through the group "meters", perms 0x03. */
-  n = build_m1(f, dev_id, ue2_id, 1, NULL, 0, f->k_auth, m1);
-  assert_int_equal(fx_exchange(f, ue2_id, 1, m1, n, T0, NULL),
+  n = build_m1(f, th_dev_id, th_ue2_id, 1, NULL, 0, f->k_auth, m1);
+  assert_int_equal(fx_exchange(f, th_ue2_id, 1, m1, n, T0, NULL),
                    MTCSEC_ERRCODE_UE_NOT_AUTHORIZED);
   assert_int_equal(
-    mtcsec_sqlite_grant_set(f->st, ue2_id, NULL, "meters", 0x03, 120, 0, 0), 0);
-  n = build_m1(f, dev_id, ue2_id, 2, NULL, 0, f->k_auth, m1);
-  assert_int_equal(fx_exchange(f, ue2_id, 2, m1, n, T0, &a), 0);
+    mtcsec_sqlite_grant_set(f->st, th_ue2_id, NULL, "meters", 0x03, 120, 0, 0),
+    0);
+  n = build_m1(f, th_dev_id, th_ue2_id, 2, NULL, 0, f->k_auth, m1);
+  assert_int_equal(fx_exchange(f, th_ue2_id, 2, m1, n, T0, &a), 0);
   assert_int_equal(check_m3(f, &a, m1, n).perms, 0x03);
   assert_int_equal(check_m3(f, &a, m1, n).lifetime, 120);
   /* REQ_PERMS narrows it. */
   il = build_info(info, 1, 0x01, NULL, 0);
-  n = build_m1(f, dev_id, ue2_id, 3, info, il, f->k_auth, m1);
-  assert_int_equal(fx_exchange(f, ue2_id, 3, m1, n, T0, &a), 0);
+  n = build_m1(f, th_dev_id, th_ue2_id, 3, info, il, f->k_auth, m1);
+  assert_int_equal(fx_exchange(f, th_ue2_id, 3, m1, n, T0, &a), 0);
   assert_int_equal(check_m3(f, &a, m1, n).perms, 0x01);
-  /* Relayed through gw1 then gw2: both must be allowed. */
-  assert_int_equal(mtcsec_sqlite_relay_add(f->st, gw1, "roof"), 0);
-  assert_int_equal(mtcsec_sqlite_relay_add(f->st, gw2, "phone"), 0);
-  assert_int_equal(mtcsec_sqlite_relay_allow(f->st, gw1, NULL, "meters"), 0);
+  /* Relayed through th_gw1 then th_gw2: both must be allowed. */
+  assert_int_equal(mtcsec_sqlite_relay_add(f->st, th_gw1, "roof"), 0);
+  assert_int_equal(mtcsec_sqlite_relay_add(f->st, th_gw2, "phone"), 0);
+  assert_int_equal(mtcsec_sqlite_relay_allow(f->st, th_gw1, NULL, "meters"), 0);
   il = build_info(info, 0, 0, path, 2);
-  n = build_m1(f, dev_id, ue2_id, 4, info, il, f->k_auth, m1);
-  assert_int_equal(fx_exchange(f, ue2_id, 4, m1, n, T0, NULL),
+  n = build_m1(f, th_dev_id, th_ue2_id, 4, info, il, f->k_auth, m1);
+  assert_int_equal(fx_exchange(f, th_ue2_id, 4, m1, n, T0, NULL),
                    MTCSEC_ERRCODE_RELAY_NOT_AUTHORIZED);
-  assert_int_equal(mtcsec_sqlite_relay_allow(f->st, gw2, dev_id, NULL), 0);
-  n = build_m1(f, dev_id, ue2_id, 5, info, il, f->k_auth, m1);
-  assert_int_equal(fx_exchange(f, ue2_id, 5, m1, n, T0, &a), 0);
+  assert_int_equal(mtcsec_sqlite_relay_allow(f->st, th_gw2, th_dev_id, NULL),
+                   0);
+  n = build_m1(f, th_dev_id, th_ue2_id, 5, info, il, f->k_auth, m1);
+  assert_int_equal(fx_exchange(f, th_ue2_id, 5, m1, n, T0, &a), 0);
   (void)check_m3(f, &a, m1, n);
   l = list_sessions(f);
   assert_int_equal(l.n, 3);
   assert_int_equal(l.s[0].rec.npath, 2);
   assert_memory_equal(l.s[0].rec.path, path, 16);
   /* A device grant overrides the group's; an expired one refuses. */
-  assert_int_equal(mtcsec_sqlite_grant_set(f->st, ue2_id, dev_id, NULL, 0x0f,
-                                           60, now - 100, now - 10),
+  assert_int_equal(mtcsec_sqlite_grant_set(f->st, th_ue2_id, th_dev_id, NULL,
+                                           0x0f, 60, now - 100, now - 10),
                    0);
-  n = build_m1(f, dev_id, ue2_id, 6, NULL, 0, f->k_auth, m1);
-  assert_int_equal(fx_exchange(f, ue2_id, 6, m1, n, T0, NULL),
+  n = build_m1(f, th_dev_id, th_ue2_id, 6, NULL, 0, f->k_auth, m1);
+  assert_int_equal(fx_exchange(f, th_ue2_id, 6, m1, n, T0, NULL),
                    MTCSEC_ERRCODE_UE_NOT_AUTHORIZED);
   /* The refused exchange wrote no window: nonce 6 is still fresh. */
-  assert_int_equal(mtcsec_sqlite_grant_del(f->st, ue2_id, dev_id, NULL), 0);
-  assert_int_equal(fx_exchange(f, ue2_id, 7, m1, n, T0, &a), 0);
+  assert_int_equal(mtcsec_sqlite_grant_del(f->st, th_ue2_id, th_dev_id, NULL),
+                   0);
+  assert_int_equal(fx_exchange(f, th_ue2_id, 7, m1, n, T0, &a), 0);
 }
 
 static void test_sqlite_server_device_states(void **state) {
   fx *f = *state;
-  static const uint8_t unknown[8] = {0xd0, 0x0d, 0, 0, 0, 0, 0, 0x99};
   uint8_t m1[MTCSEC_HS_MAX_LEN], other_k[MTCSEC_MAX_KEY_LEN];
   size_t n;
 
-  n = build_m1(f, unknown, ue_id, 1, NULL, 0, f->k_auth, m1);
-  assert_int_equal(fx_exchange(f, ue_id, 1, m1, n, T0, NULL),
+  n = build_m1(f, th_unknown_dev, th_ue_id, 1, NULL, 0, f->k_auth, m1);
+  assert_int_equal(fx_exchange(f, th_ue_id, 1, m1, n, T0, NULL),
                    MTCSEC_ERRCODE_UNKNOWN_DEVICE);
-  assert_int_equal(mtcsec_sqlite_device_disable(f->st, dev_id, 1), 0);
+  assert_int_equal(mtcsec_sqlite_device_disable(f->st, th_dev_id, 1), 0);
   n = simple_m1(f, 1, m1);
-  assert_int_equal(fx_exchange(f, ue_id, 2, m1, n, T0, NULL),
+  assert_int_equal(fx_exchange(f, th_ue_id, 2, m1, n, T0, NULL),
                    MTCSEC_ERRCODE_DEVICE_DISABLED);
-  assert_int_equal(mtcsec_sqlite_device_disable(f->st, dev_id, 0), 0);
+  assert_int_equal(mtcsec_sqlite_device_disable(f->st, th_dev_id, 0), 0);
   memcpy(other_k, f->k_auth, sizeof(other_k));
   other_k[0] ^= 1;
-  n = build_m1(f, dev_id, ue_id, 1, NULL, 0, other_k, m1);
-  assert_int_equal(fx_exchange(f, ue_id, 3, m1, n, T0, NULL),
+  n = build_m1(f, th_dev_id, th_ue_id, 1, NULL, 0, other_k, m1);
+  assert_int_equal(fx_exchange(f, th_ue_id, 3, m1, n, T0, NULL),
                    MTCSEC_ERRCODE_BAD_MIC);
   n = simple_m1(f, 1, m1);
-  assert_int_equal(fx_exchange(f, ue_id, 4, m1, n, T0, NULL), 0);
+  assert_int_equal(fx_exchange(f, th_ue_id, 4, m1, n, T0, NULL), 0);
 }
 
 static void test_sqlite_server_wrong_kek_is_internal(void **state) {
@@ -423,7 +327,7 @@ static void test_sqlite_server_wrong_kek_is_internal(void **state) {
   mtcsec_sqlite_close(f->st);
   f->st = sfx_open(f->db, sfx_kek2, 0);
   fx_start(f);
-  assert_int_equal(fx_exchange(f, ue_id, 1, m1, n, T0, NULL),
+  assert_int_equal(fx_exchange(f, th_ue_id, 1, m1, n, T0, NULL),
                    MTCSEC_ERRCODE_INTERNAL);
   assert_non_null(
     strstr(mtcsec_sqlite_errmsg(f->st), "do not unwrap under this KEK"));
@@ -438,17 +342,17 @@ static void test_sqlite_server_commit_failure(void **state) {
 
   sfx_exec(f->db, "CREATE TRIGGER inject BEFORE INSERT ON session BEGIN "
                   "SELECT RAISE(ABORT, 'injected failure'); END;");
-  assert_int_equal(fx_send(f, ue_id, 1, m1, n, T0), 0);
+  assert_int_equal(fx_send(f, th_ue_id, 1, m1, n, T0), 0);
   assert_int_equal(mtcsec_srv_commit(f->srv, T0), MTCSEC_ERR_STORE);
   assert_int_equal(fx_read(f, &a), 1);
   assert_int_equal(a.type, MTCSEC_MSG_ERR);
   assert_int_equal(a.body[0], MTCSEC_ERRCODE_INTERNAL);
   /* Nothing written: the window is as before and nonce 5 is still new. */
-  assert_int_equal(mtcsec_sqlite_ops.get_state(f->st, dev_id, &ds), 0);
+  assert_int_equal(mtcsec_sqlite_ops.get_state(f->st, th_dev_id, &ds), 0);
   assert_int_equal(ds.window.bitmap, 0);
   assert_int_equal(list_sessions(f).n, 0);
   sfx_exec(f->db, "DROP TRIGGER inject;");
-  assert_int_equal(fx_exchange(f, ue_id, 2, m1, n, T0 + 1, &a), 0);
+  assert_int_equal(fx_exchange(f, th_ue_id, 2, m1, n, T0 + 1, &a), 0);
   assert_int_equal(check_m3(f, &a, m1, n).key_id, 0);
 }
 
@@ -461,20 +365,19 @@ static void test_sqlite_server_group_commit(void **state) {
   answer a;
 
   for (i = 0; i < 4; i++) {
-    memcpy(ids[i], dev_id, 8);
+    memcpy(ids[i], th_dev_id, 8);
     ids[i][7] = (uint8_t)(0x10 + i);
-    assert_int_equal(mtcsec_sqlite_device_add(f->st, ids[i], mtcs_id, f->suite,
-                                              psk, NULL, "meters"),
+    assert_int_equal(mtcsec_sqlite_device_add(f->st, ids[i], th_mtcs_id,
+                                              f->suite, th_psk, NULL, "meters"),
                      0);
-    assert_int_equal(mtcsec_derive_device_keys(f->crypto, f->suite, psk, ids[i],
-                                               mtcs_id, ka[i], kd),
-                     0);
+    th_device_keys(f->crypto, f->suite, ids[i], ka[i], kd);
   }
   assert_int_equal(
-    mtcsec_sqlite_grant_set(f->st, ue_id, NULL, "meters", 0x01, 60, 0, 0), 0);
+    mtcsec_sqlite_grant_set(f->st, th_ue_id, NULL, "meters", 0x01, 60, 0, 0),
+    0);
   for (i = 0; i < 64; i++) {
-    n = build_m1(f, ids[i % 4], ue_id, 1000 + i / 4, NULL, 0, ka[i % 4], m1);
-    assert_int_equal(fx_send(f, ue_id, (uint32_t)i, m1, n, T0), 0);
+    n = build_m1(f, ids[i % 4], th_ue_id, 1000 + i / 4, NULL, 0, ka[i % 4], m1);
+    assert_int_equal(fx_send(f, th_ue_id, (uint32_t)i, m1, n, T0), 0);
   }
   assert_int_equal(mtcsec_srv_pending(f->srv), 64);
   assert_int_equal(mtcsec_srv_commit(f->srv, T0), 0);
@@ -501,12 +404,12 @@ static void test_sqlite_server_revocation(void **state) {
   mtcsec_revoke rv;
   sessions l;
 
-  assert_int_equal(fx_exchange(f, ue_id, 1, m1, n, T0, NULL), 0);
+  assert_int_equal(fx_exchange(f, th_ue_id, 1, m1, n, T0, NULL), 0);
   l = list_sessions(f);
   assert_int_equal(l.n, 1);
   n1 = mtcsec_sqlite_session_revoke(f->st, l.s[0].id, r1, sizeof(r1));
-  n2 = mtcsec_srv_revocation(f->srv, r2, sizeof(r2), dev_id, l.s[0].rec.key_id,
-                             l.s[0].rec.mtcd_nonce);
+  n2 = mtcsec_srv_revocation(f->srv, r2, sizeof(r2), th_dev_id,
+                             l.s[0].rec.key_id, l.s[0].rec.mtcd_nonce);
   assert_int_equal(n1, MTCSEC_REVOKE_FIXED_LEN + sp->miclen);
   assert_int_equal(n1, n2);
   assert_memory_equal(r1, r2, (size_t)n1);

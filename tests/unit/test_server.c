@@ -16,17 +16,11 @@
 #include <mtcsec/server.h>
 #include <mtcsec/codec.h>
 
-#include "crypto_fixture.h"
+#include "server_fixture.h"
 
-static const uint8_t mtcs_id[8] = {0x5e, 0x4f, 0, 0, 0, 0, 0, 0x01};
+/* Besides the identities of server_fixture.h. */
 static const uint8_t other_mtcs[8] = {0x5e, 0x4f, 0, 0, 0, 0, 0, 0x02};
-static const uint8_t dev_id[8] = {0xd0, 0x0d, 0, 0, 0, 0, 0, 0x01};
 static const uint8_t dev2_id[8] = {0xd0, 0x0d, 0, 0, 0, 0, 0, 0x02};
-static const uint8_t unknown_dev[8] = {0xd0, 0x0d, 0, 0, 0, 0, 0, 0x99};
-static const uint8_t ue_id[8] = {0xe0, 0xe0, 0, 0, 0, 0, 0, 0x01};
-static const uint8_t ue2_id[8] = {0xe0, 0xe0, 0, 0, 0, 0, 0, 0x02};
-static const uint8_t gw1[8] = {0x96, 0x96, 0, 0, 0, 0, 0, 0x01};
-static const uint8_t gw2[8] = {0x96, 0x96, 0, 0, 0, 0, 0, 0x02};
 
 #define T0 1000000u
 #define MAX_RESULTS 1024
@@ -45,13 +39,7 @@ typedef struct result {
   mtcsec_tstamp started, finished;
 } result;
 
-typedef struct answer {
-  uint64_t conn;
-  uint8_t type;
-  uint32_t req_id;
-  uint8_t body[512];
-  size_t bodylen;
-} answer;
+typedef th_answer answer;
 
 /* A store that forwards to the in-memory one, with injected failures. */
 typedef struct fx_store {
@@ -180,27 +168,20 @@ static void fx_start(fx *f) {
                    0);
 }
 
-/* Device provisioned with suite, grant 0x0f / 3600 s for ue_id. */
+/* Device provisioned with suite, grant 0x0f / 3600 s for th_ue_id. */
 static fx *fx_new(uint8_t suite) {
   fx *f = calloc(1, sizeof(*f));
-  uint8_t psk[MTCSEC_MAX_KEY_LEN];
-  size_t i;
 
   assert_non_null(f);
   f->crypto = th_fixed(&f->fixed, 42);
   f->suite = suite;
-  for (i = 0; i < sizeof(psk); i++) {
-    psk[i] = (uint8_t)(0xa0 + i);
-  }
-  assert_int_equal(mtcsec_derive_device_keys(f->crypto, suite, psk, dev_id,
-                                             mtcs_id, f->k_auth, f->k_dm),
-                   0);
+  th_device_keys(f->crypto, suite, th_dev_id, f->k_auth, f->k_dm);
   assert_int_equal(mtcsec_store_mem_new(&f->store.mem, NULL), 0);
-  fx_provision(f, dev_id, suite);
+  fx_provision(f, th_dev_id, suite);
   assert_int_equal(
-    mtcsec_store_mem_grant(f->store.mem, dev_id, ue_id, 0x0f, 3600), 0);
+    mtcsec_store_mem_grant(f->store.mem, th_dev_id, th_ue_id, 0x0f, 3600), 0);
   mtcsec_srv_config_default(&f->cfg);
-  memcpy(f->cfg.mtcs_id, mtcs_id, 8);
+  memcpy(f->cfg.mtcs_id, th_mtcs_id, 8);
   f->cfg.log = on_log;
   fx_start(f);
   return f;
@@ -221,21 +202,15 @@ static int teardown(void **state) {
 
 /* ------------------------------------------------------------ builders */
 
-typedef struct m1_opts {
-  uint8_t suite;
-  const uint8_t *mtcd_id, *mtcs_id, *ueid, *k_auth;
-  uint64_t nonce;
-  const uint8_t *info;
-  size_t info_len;
-} m1_opts;
+typedef th_m1 m1_opts;
 
 static m1_opts m1_defaults(const fx *f, uint64_t nonce) {
   m1_opts o;
   memset(&o, 0, sizeof(o));
   o.suite = f->suite;
-  o.mtcd_id = dev_id;
-  o.mtcs_id = mtcs_id;
-  o.ueid = ue_id;
+  o.mtcd_id = th_dev_id;
+  o.mtcs_id = th_mtcs_id;
+  o.ueid = th_ue_id;
   o.k_auth = f->k_auth;
   o.nonce = nonce;
   return o;
@@ -243,21 +218,7 @@ static m1_opts m1_defaults(const fx *f, uint64_t nonce) {
 
 static size_t build_m1(const fx *f, const m1_opts *o, uint8_t *out,
                        size_t outlen) {
-  mtcsec_m1_fields mf;
-  uint8_t nonce[8];
-  mtcsec_ssize n;
-  mtcsec_put_u64(nonce, o->nonce);
-  memset(&mf, 0, sizeof(mf));
-  mf.suite = o->suite;
-  mf.mtcd_id = o->mtcd_id;
-  mf.mtcs_id = o->mtcs_id;
-  mf.nonce = nonce;
-  mf.ueid = o->ueid;
-  mf.info = o->info;
-  mf.info_len = o->info_len;
-  n = mtcsec_m1_build(out, outlen, f->crypto, o->k_auth, &mf);
-  assert_true(n > 0);
-  return (size_t)n;
+  return th_build_m1(f->crypto, o, out, outlen);
 }
 
 static size_t simple_m1(const fx *f, uint64_t nonce, uint8_t *out) {
@@ -265,63 +226,25 @@ static size_t simple_m1(const fx *f, uint64_t nonce, uint8_t *out) {
   return build_m1(f, &o, out, MTCSEC_HS_MAX_LEN);
 }
 
-/* MTCdInfo with REQ_PERMS (if req) and a PATH (if npath). */
+/* MTCdInfo with BATTERY 77, REQ_PERMS (if req) and a PATH (if npath). */
 static size_t build_info(uint8_t *out, int req, uint8_t req_perms,
                          const uint8_t *path, uint8_t npath) {
-  mtcsec_dinfo d;
-  mtcsec_ssize n;
-  memset(&d, 0, sizeof(d));
-  d.present = MTCSEC_DINFO_BATTERY;
-  d.battery = 77;
-  if (req) {
-    d.present |= MTCSEC_DINFO_REQ_PERMS;
-    d.req_perms = req_perms;
-  }
-  if (npath) {
-    d.present |= MTCSEC_DINFO_PATH;
-    d.path = path;
-    d.npath = npath;
-  }
-  n = mtcsec_dinfo_encode(out, MTCSEC_MAX_INFO_LEN, &d);
-  assert_true(n > 0);
-  return (size_t)n;
+  return th_build_info(out, 77, req, req_perms, path, npath);
 }
 
 static int fx_send_type(fx *f, uint64_t conn, const uint8_t *ueid, uint8_t type,
                         uint32_t req_id, const uint8_t *body, size_t bodylen,
                         mtcsec_tstamp now) {
-  uint8_t frame[MTCSEC_FRAME_HDR_LEN + 512];
-  mtcsec_ssize n =
-    mtcsec_frame_encode(frame, sizeof(frame), type, req_id, body, bodylen);
-  assert_true(n > 0);
-  return mtcsec_srv_recv(f->srv, conn, ueid, frame, (size_t)n, now);
+  return th_srv_send(f->srv, conn, ueid, type, req_id, body, bodylen, now);
 }
 
 static int fx_send(fx *f, uint32_t req_id, const uint8_t *m1, size_t m1len,
                    mtcsec_tstamp now) {
-  return fx_send_type(f, 1, ue_id, MTCSEC_MSG_M2, req_id, m1, m1len, now);
+  return fx_send_type(f, 1, th_ue_id, MTCSEC_MSG_M2, req_id, m1, m1len, now);
 }
 
 /* Reads one queued answer: 1, or 0 when the queue is empty. */
-static int fx_read(fx *f, answer *a) {
-  uint8_t buf[1024];
-  mtcsec_frame fr;
-  uint64_t conn = 0;
-  mtcsec_ssize n = mtcsec_srv_write(f->srv, buf, sizeof(buf), &conn);
-  assert_true(n >= 0);
-  if (n == 0) {
-    return 0;
-  }
-  assert_int_equal(mtcsec_frame_parse(&fr, buf, (size_t)n), n);
-  memset(a, 0, sizeof(*a));
-  a->conn = conn;
-  a->type = fr.type;
-  a->req_id = fr.req_id;
-  assert_true(fr.bodylen <= sizeof(a->body));
-  memcpy(a->body, fr.body, fr.bodylen);
-  a->bodylen = fr.bodylen;
-  return 1;
-}
+static int fx_read(fx *f, answer *a) { return th_srv_read(f->srv, a); }
 
 static void expect_none(fx *f) {
   answer a;
@@ -352,51 +275,13 @@ static void expect_m3(fx *f, uint32_t req_id, answer *a) {
  */
 static uint8_t fx_exchange(fx *f, uint32_t req_id, const uint8_t *m1,
                            size_t m1len, mtcsec_tstamp now, answer *a) {
-  answer tmp;
-  answer *p = a != NULL ? a : &tmp;
-  assert_int_equal(fx_send(f, req_id, m1, m1len, now), 0);
-  (void)mtcsec_srv_commit(f->srv, now);
-  assert_int_equal(fx_read(f, p), 1);
-  assert_int_equal(p->req_id, req_id);
-  expect_none(f);
-  if (p->type == MTCSEC_MSG_ERR) {
-    return p->body[0];
-  }
-  assert_int_equal(p->type, MTCSEC_MSG_M3);
-  return 0;
+  return th_srv_exchange(f->srv, 1, th_ue_id, req_id, m1, m1len, now, a);
 }
 
-/*
- * The device's side of an M3 (section 4): the M4 verifies with the device's
- * own nonce and info, and DMKey is the one the device derives.  Returns the
- * decoded MTCsInfo.
- */
+/* The device's side of an M3 (section 4); returns the decoded MTCsInfo. */
 static mtcsec_sinfo check_m3(const fx *f, const answer *a, const uint8_t *m1,
                              size_t m1len) {
-  const mtcsec_suite_params *sp = mtcsec_suite_get(f->suite);
-  uint8_t dm[MTCSEC_MAX_KEY_LEN];
-  mtcsec_hs m4, h1;
-  const uint8_t *dk;
-  size_t dklen;
-  mtcsec_sinfo si;
-
-  assert_int_equal(mtcsec_m3_decode(&m4, &dk, &dklen, a->body, a->bodylen), 0);
-  assert_int_equal(mtcsec_hs_decode(&h1, MTCSEC_MSG_M1, m1, m1len), 0);
-  assert_int_equal(m4.suite, f->suite);
-  assert_memory_equal(m4.id_a, mtcs_id, 8);
-  assert_memory_equal(m4.id_b, h1.id_a, 8);
-  assert_memory_equal(m4.ueid, h1.ueid, 8);
-  assert_int_equal(
-    mtcsec_m4_verify(&m4, f->crypto, f->k_auth, h1.nonce, h1.info, h1.info_len),
-    0);
-  assert_int_equal(dklen, sp->keylen);
-  assert_int_equal(mtcsec_derive_dmkey(f->crypto, f->suite, f->k_dm, h1.id_a,
-                                       mtcs_id, h1.nonce, m4.nonce, h1.ueid,
-                                       dm),
-                   0);
-  assert_memory_equal(dm, dk, dklen);
-  assert_int_equal(mtcsec_sinfo_decode(&si, m4.info, m4.info_len), 0);
-  return si;
+  return th_check_m3(f->crypto, f->suite, f->k_auth, f->k_dm, a, m1, m1len);
 }
 
 static mtcsec_store_devstate store_state(fx *f, const uint8_t id[8]) {
@@ -431,8 +316,8 @@ static void test_server_issues_key(void **state) {
 
   assert_int_equal(mtcsec_store_mem_sessions(f->store.mem), 1);
   assert_int_equal(mtcsec_store_mem_session(f->store.mem, 0, &rec), 0);
-  assert_memory_equal(rec.mtcd_id, dev_id, 8);
-  assert_memory_equal(rec.ueid, ue_id, 8);
+  assert_memory_equal(rec.mtcd_id, th_dev_id, 8);
+  assert_memory_equal(rec.ueid, th_ue_id, 8);
   assert_int_equal(mtcsec_get_u64(rec.mtcd_nonce), 7);
   assert_memory_equal(rec.mtcs_nonce, a.body + 18, 8);
   assert_int_equal(rec.key_id, 0);
@@ -441,7 +326,7 @@ static void test_server_issues_key(void **state) {
   assert_int_equal(rec.suite, f->suite);
   assert_int_equal(rec.issued_at, T0);
   assert_int_equal(rec.npath, 0);
-  assert_int_equal(store_state(f, dev_id).next_key_id, 1);
+  assert_int_equal(store_state(f, th_dev_id).next_key_id, 1);
 
   assert_int_equal(f->nres, 1);
   assert_int_equal(f->res[0].errcode, 0);
@@ -503,7 +388,7 @@ static void test_server_err_malformed(void **state) {
 
   /* A frame of another type. */
   assert_int_equal(
-    fx_send_type(f, 1, ue_id, MTCSEC_MSG_M3, 0x01020304, m1, n, T0), 0);
+    fx_send_type(f, 1, th_ue_id, MTCSEC_MSG_M3, 0x01020304, m1, n, T0), 0);
   expect_err(f, 0x01020304, MTCSEC_ERRCODE_MALFORMED);
   /* An empty M2. */
   assert_int_equal(fx_send(f, 2, m1, 0, T0), 0);
@@ -533,13 +418,13 @@ static void test_server_err_malformed(void **state) {
   frame[0] = 0;
   frame[1] = 4;
   memset(frame + 2, 0, 4);
-  assert_int_equal(mtcsec_srv_recv(f->srv, 1, ue_id, frame, 6, T0),
+  assert_int_equal(mtcsec_srv_recv(f->srv, 1, th_ue_id, frame, 6, T0),
                    MTCSEC_ERR_MALFORMED);
   /* Not exactly one frame. */
   frame[1] = 5;
-  assert_int_equal(mtcsec_srv_recv(f->srv, 1, ue_id, frame, 6, T0),
+  assert_int_equal(mtcsec_srv_recv(f->srv, 1, th_ue_id, frame, 6, T0),
                    MTCSEC_ERR_INVALID_ARGUMENT);
-  assert_int_equal(mtcsec_srv_recv(f->srv, 1, ue_id, frame, 8, T0),
+  assert_int_equal(mtcsec_srv_recv(f->srv, 1, th_ue_id, frame, 8, T0),
                    MTCSEC_ERR_INVALID_ARGUMENT);
   expect_none(f);
   assert_int_equal(mtcsec_store_mem_sessions(f->store.mem), 0);
@@ -564,10 +449,10 @@ static void test_server_err_malformed_duplicate_tlv(void **state) {
     memset(&mf, 0, sizeof(mf));
     m1[0] = MTCSEC_MSG_M1;
     m1[1] = f->suite;
-    memcpy(m1 + 2, dev_id, 8);
-    memcpy(m1 + 10, mtcs_id, 8);
+    memcpy(m1 + 2, th_dev_id, 8);
+    memcpy(m1 + 10, th_mtcs_id, 8);
     memcpy(m1 + 18, nonce, 8);
-    memcpy(m1 + 26, ue_id, 8);
+    memcpy(m1 + 26, th_ue_id, 8);
     m1[34] = (uint8_t)lens[i];
     memcpy(m1 + 35, infos[i], lens[i]);
     n = 35 + lens[i];
@@ -593,7 +478,7 @@ static void test_server_err_wrong_server(void **state) {
   assert_int_equal(fx_exchange(f, 1, m1, n, T0, NULL),
                    MTCSEC_ERRCODE_WRONG_SERVER);
   assert_true(f->res[0].has_mtcd_id);
-  assert_memory_equal(f->res[0].mtcd_id, dev_id, 8);
+  assert_memory_equal(f->res[0].mtcd_id, th_dev_id, 8);
 }
 
 static void test_server_err_unknown_device(void **state) {
@@ -601,7 +486,7 @@ static void test_server_err_unknown_device(void **state) {
   uint8_t m1[MTCSEC_HS_MAX_LEN];
   m1_opts o = m1_defaults(f, 1);
   size_t n;
-  o.mtcd_id = unknown_dev;
+  o.mtcd_id = th_unknown_dev;
   n = build_m1(f, &o, m1, sizeof(m1));
   assert_int_equal(fx_exchange(f, 1, m1, n, T0, NULL),
                    MTCSEC_ERRCODE_UNKNOWN_DEVICE);
@@ -611,10 +496,12 @@ static void test_server_err_device_disabled(void **state) {
   fx *f = *state;
   uint8_t m1[MTCSEC_HS_MAX_LEN];
   size_t n = simple_m1(f, 1, m1);
-  assert_int_equal(mtcsec_store_mem_set_disabled(f->store.mem, dev_id, 1), 0);
+  assert_int_equal(mtcsec_store_mem_set_disabled(f->store.mem, th_dev_id, 1),
+                   0);
   assert_int_equal(fx_exchange(f, 1, m1, n, T0, NULL),
                    MTCSEC_ERRCODE_DEVICE_DISABLED);
-  assert_int_equal(mtcsec_store_mem_set_disabled(f->store.mem, dev_id, 0), 0);
+  assert_int_equal(mtcsec_store_mem_set_disabled(f->store.mem, th_dev_id, 0),
+                   0);
   assert_int_equal(fx_exchange(f, 2, m1, n, T0, NULL), 0);
 }
 
@@ -642,11 +529,12 @@ static void test_server_err_ue_id_mismatch(void **state) {
   fx *f = *state;
   uint8_t m1[MTCSEC_HS_MAX_LEN];
   size_t n = simple_m1(f, 1, m1);
-  /* The M1 names ue_id but TLS authenticated ue2_id (section 9.4). */
-  assert_int_equal(fx_send_type(f, 2, ue2_id, MTCSEC_MSG_M2, 9, m1, n, T0), 0);
+  /* The M1 names th_ue_id but TLS authenticated th_ue2_id (section 9.4). */
+  assert_int_equal(fx_send_type(f, 2, th_ue2_id, MTCSEC_MSG_M2, 9, m1, n, T0),
+                   0);
   assert_int_equal(mtcsec_srv_pending(f->srv), 0);
   expect_err(f, 9, MTCSEC_ERRCODE_UE_ID_MISMATCH);
-  assert_memory_equal(f->res[0].ueid, ue2_id, 8);
+  assert_memory_equal(f->res[0].ueid, th_ue2_id, 8);
 }
 
 static void test_server_err_bad_mic(void **state) {
@@ -714,7 +602,7 @@ static void test_server_replay_window(void **state) {
   assert_int_equal(fx_exchange(f, 8, m1, n, T0 + 60000, NULL),
                    MTCSEC_ERRCODE_REPLAY);
   assert_int_equal(mtcsec_store_mem_sessions(f->store.mem), 5);
-  assert_int_equal(store_state(f, dev_id).window.top, 200);
+  assert_int_equal(store_state(f, th_dev_id).window.top, 200);
 }
 
 static void test_server_err_ue_not_authorized(void **state) {
@@ -725,7 +613,7 @@ static void test_server_err_ue_not_authorized(void **state) {
 
   /* REQ_PERMS disjoint from the grant. */
   assert_int_equal(
-    mtcsec_store_mem_grant(f->store.mem, dev_id, ue_id, 0x03, 60), 0);
+    mtcsec_store_mem_grant(f->store.mem, th_dev_id, th_ue_id, 0x03, 60), 0);
   o.info = info;
   o.info_len = build_info(info, 1, 0x0c, NULL, 0);
   n = build_m1(f, &o, m1, sizeof(m1));
@@ -733,19 +621,19 @@ static void test_server_err_ue_not_authorized(void **state) {
                    MTCSEC_ERRCODE_UE_NOT_AUTHORIZED);
   /* An empty grant. */
   assert_int_equal(
-    mtcsec_store_mem_grant(f->store.mem, dev_id, ue_id, 0x00, 60), 0);
+    mtcsec_store_mem_grant(f->store.mem, th_dev_id, th_ue_id, 0x00, 60), 0);
   n = simple_m1(f, 2, m1);
   assert_int_equal(fx_exchange(f, 2, m1, n, T0, NULL),
                    MTCSEC_ERRCODE_UE_NOT_AUTHORIZED);
   /* No grant. */
-  assert_int_equal(mtcsec_store_mem_revoke_grant(f->store.mem, dev_id, ue_id),
-                   0);
+  assert_int_equal(
+    mtcsec_store_mem_revoke_grant(f->store.mem, th_dev_id, th_ue_id), 0);
   assert_int_equal(fx_exchange(f, 3, m1, n, T0, NULL),
                    MTCSEC_ERRCODE_UE_NOT_AUTHORIZED);
   /* Failed exchanges spent nothing. */
-  assert_int_equal(store_state(f, dev_id).window.bitmap, 0);
+  assert_int_equal(store_state(f, th_dev_id).window.bitmap, 0);
   assert_int_equal(
-    mtcsec_store_mem_grant(f->store.mem, dev_id, ue_id, 0x01, 60), 0);
+    mtcsec_store_mem_grant(f->store.mem, th_dev_id, th_ue_id, 0x01, 60), 0);
   assert_int_equal(fx_exchange(f, 4, m1, n, T0, NULL), 0);
 }
 
@@ -757,7 +645,7 @@ static void test_server_req_perms_intersection(void **state) {
   size_t n;
 
   assert_int_equal(
-    mtcsec_store_mem_grant(f->store.mem, dev_id, ue_id, 0x0b, 120), 0);
+    mtcsec_store_mem_grant(f->store.mem, th_dev_id, th_ue_id, 0x0b, 120), 0);
   o.info = info;
   o.info_len = build_info(info, 1, 0x07, NULL, 0);
   n = build_m1(f, &o, m1, sizeof(m1));
@@ -780,18 +668,20 @@ static void test_server_err_relay_not_authorized(void **state) {
   answer a;
   size_t n;
 
-  memcpy(path, gw1, 8);
-  memcpy(path + 8, gw2, 8);
+  memcpy(path, th_gw1, 8);
+  memcpy(path + 8, th_gw2, 8);
   o.info = info;
   o.info_len = build_info(info, 0, 0, path, 2);
   n = build_m1(f, &o, m1, sizeof(m1));
   assert_int_equal(fx_exchange(f, 1, m1, n, T0, NULL),
                    MTCSEC_ERRCODE_RELAY_NOT_AUTHORIZED);
   /* One of two allowed is not enough. */
-  assert_int_equal(mtcsec_store_mem_allow_relay(f->store.mem, dev_id, gw1), 0);
+  assert_int_equal(
+    mtcsec_store_mem_allow_relay(f->store.mem, th_dev_id, th_gw1), 0);
   assert_int_equal(fx_exchange(f, 2, m1, n, T0, NULL),
                    MTCSEC_ERRCODE_RELAY_NOT_AUTHORIZED);
-  assert_int_equal(mtcsec_store_mem_allow_relay(f->store.mem, dev_id, gw2), 0);
+  assert_int_equal(
+    mtcsec_store_mem_allow_relay(f->store.mem, th_dev_id, th_gw2), 0);
   assert_int_equal(fx_exchange(f, 3, m1, n, T0, &a), 0);
   check_m3(f, &a, m1, n);
   assert_int_equal(mtcsec_store_mem_session(f->store.mem, 0, &rec), 0);
@@ -816,7 +706,7 @@ static void test_server_err_rate_limited(void **state) {
   /* Another device has its own budget. */
   fx_provision(f, dev2_id, f->suite);
   assert_int_equal(
-    mtcsec_store_mem_grant(f->store.mem, dev2_id, ue_id, 0x01, 60), 0);
+    mtcsec_store_mem_grant(f->store.mem, dev2_id, th_ue_id, 0x01, 60), 0);
   {
     m1_opts o = m1_defaults(f, 1);
     uint8_t m1b[MTCSEC_HS_MAX_LEN];
@@ -855,7 +745,7 @@ static void test_server_err_internal_failed_commit(void **state) {
   assert_int_equal(f->res[0].errcode, MTCSEC_ERRCODE_INTERNAL);
   assert_false(f->res[0].has_session);
   assert_int_equal(mtcsec_store_mem_sessions(f->store.mem), 0);
-  assert_int_equal(store_state(f, dev_id).window.bitmap, 0);
+  assert_int_equal(store_state(f, th_dev_id).window.bitmap, 0);
   /* The nonce is still usable and no key id was spent. */
   assert_int_equal(fx_exchange(f, 2, m1, n, T0 + 1, &a), 0);
   assert_int_equal(check_m3(f, &a, m1, n).key_id, 0);
@@ -879,11 +769,12 @@ static void test_server_err_internal_store_errors(void **state) {
   f->store.fail_get_grant = 0;
   f->store.fail_relay = 1;
   o.info = info;
-  o.info_len = build_info(info, 0, 0, gw1, 1);
+  o.info_len = build_info(info, 0, 0, th_gw1, 1);
   n = build_m1(f, &o, m1, sizeof(m1));
   assert_int_equal(fx_exchange(f, 4, m1, n, T0, NULL), MTCSEC_ERRCODE_INTERNAL);
   f->store.fail_relay = 0;
-  assert_int_equal(mtcsec_store_mem_allow_relay(f->store.mem, dev_id, gw1), 0);
+  assert_int_equal(
+    mtcsec_store_mem_allow_relay(f->store.mem, th_dev_id, th_gw1), 0);
   /* Nothing was spent by any of them. */
   assert_int_equal(fx_exchange(f, 5, m1, n, T0, NULL), 0);
   assert_int_equal(f->nres, 5);
@@ -908,32 +799,37 @@ static void test_server_check_order(void **state) {
   assert_int_equal(fx_exchange(f, 1, m1, n, T0, NULL),
                    MTCSEC_ERRCODE_WRONG_SERVER);
   /* 2 before 3. */
-  o.mtcd_id = unknown_dev;
+  o.mtcd_id = th_unknown_dev;
   n = build_m1(f, &o, m1, sizeof(m1));
   assert_int_equal(fx_exchange(f, 2, m1, n, T0, NULL),
                    MTCSEC_ERRCODE_WRONG_SERVER);
   /* 3 before 6 and 7. */
   o = m1_defaults(f, 1);
-  o.mtcd_id = unknown_dev;
+  o.mtcd_id = th_unknown_dev;
   o.k_auth = wrong_key;
   n = build_m1(f, &o, m1, sizeof(m1));
-  assert_int_equal(fx_send_type(f, 1, ue2_id, MTCSEC_MSG_M2, 3, m1, n, T0), 0);
+  assert_int_equal(fx_send_type(f, 1, th_ue2_id, MTCSEC_MSG_M2, 3, m1, n, T0),
+                   0);
   expect_err(f, 3, MTCSEC_ERRCODE_UNKNOWN_DEVICE);
   /* 4 before 5. */
-  assert_int_equal(mtcsec_store_mem_set_disabled(f->store.mem, dev_id, 1), 0);
+  assert_int_equal(mtcsec_store_mem_set_disabled(f->store.mem, th_dev_id, 1),
+                   0);
   o = m1_defaults(f, 1);
   n = build_m1(f, &o, m1, sizeof(m1));
   m1[1] = 0x7f;
   assert_int_equal(fx_exchange(f, 4, m1, n, T0, NULL),
                    MTCSEC_ERRCODE_DEVICE_DISABLED);
-  assert_int_equal(mtcsec_store_mem_set_disabled(f->store.mem, dev_id, 0), 0);
+  assert_int_equal(mtcsec_store_mem_set_disabled(f->store.mem, th_dev_id, 0),
+                   0);
   /* 5 before 6. */
-  assert_int_equal(fx_send_type(f, 1, ue2_id, MTCSEC_MSG_M2, 5, m1, n, T0), 0);
+  assert_int_equal(fx_send_type(f, 1, th_ue2_id, MTCSEC_MSG_M2, 5, m1, n, T0),
+                   0);
   expect_err(f, 5, MTCSEC_ERRCODE_UNSUPPORTED_SUITE);
   /* 6 before 7. */
   o.k_auth = wrong_key;
   n = build_m1(f, &o, m1, sizeof(m1));
-  assert_int_equal(fx_send_type(f, 1, ue2_id, MTCSEC_MSG_M2, 6, m1, n, T0), 0);
+  assert_int_equal(fx_send_type(f, 1, th_ue2_id, MTCSEC_MSG_M2, 6, m1, n, T0),
+                   0);
   expect_err(f, 6, MTCSEC_ERRCODE_UE_ID_MISMATCH);
   /* 7 before 8: a badly MAC'd copy of a used nonce. */
   o = m1_defaults(f, 1);
@@ -944,8 +840,8 @@ static void test_server_check_order(void **state) {
   assert_int_equal(fx_exchange(f, 8, m1, n, T0 + 60000, NULL),
                    MTCSEC_ERRCODE_BAD_MIC);
   /* 8 before 9. */
-  assert_int_equal(mtcsec_store_mem_revoke_grant(f->store.mem, dev_id, ue_id),
-                   0);
+  assert_int_equal(
+    mtcsec_store_mem_revoke_grant(f->store.mem, th_dev_id, th_ue_id), 0);
   o = m1_defaults(f, 1);
   n = build_m1(f, &o, m1, sizeof(m1));
   assert_int_equal(fx_exchange(f, 9, m1, n, T0 + 60000, NULL),
@@ -953,13 +849,13 @@ static void test_server_check_order(void **state) {
   /* 9 before 10. */
   o = m1_defaults(f, 2);
   o.info = info;
-  o.info_len = build_info(info, 0, 0, gw1, 1);
+  o.info_len = build_info(info, 0, 0, th_gw1, 1);
   n = build_m1(f, &o, m1, sizeof(m1));
   assert_int_equal(fx_exchange(f, 10, m1, n, T0 + 60000, NULL),
                    MTCSEC_ERRCODE_UE_NOT_AUTHORIZED);
   /* 10 before 11. */
   assert_int_equal(
-    mtcsec_store_mem_grant(f->store.mem, dev_id, ue_id, 0x01, 60), 0);
+    mtcsec_store_mem_grant(f->store.mem, th_dev_id, th_ue_id, 0x01, 60), 0);
   f->cfg.rate_per_minute = 1;
   fx_start(f);
   o = m1_defaults(f, 3);
@@ -967,11 +863,12 @@ static void test_server_check_order(void **state) {
   assert_int_equal(fx_exchange(f, 11, m1, n, T0 + 60000, NULL), 0);
   o = m1_defaults(f, 4);
   o.info = info;
-  o.info_len = build_info(info, 0, 0, gw1, 1);
+  o.info_len = build_info(info, 0, 0, th_gw1, 1);
   n = build_m1(f, &o, m1, sizeof(m1));
   assert_int_equal(fx_exchange(f, 12, m1, n, T0 + 60000, NULL),
                    MTCSEC_ERRCODE_RELAY_NOT_AUTHORIZED);
-  assert_int_equal(mtcsec_store_mem_allow_relay(f->store.mem, dev_id, gw1), 0);
+  assert_int_equal(
+    mtcsec_store_mem_allow_relay(f->store.mem, th_dev_id, th_gw1), 0);
   assert_int_equal(fx_exchange(f, 13, m1, n, T0 + 60000, NULL),
                    MTCSEC_ERRCODE_RATE_LIMITED);
 }
@@ -996,7 +893,7 @@ static void test_server_duplicate_answered_with_same_m3(void **state) {
   assert_int_equal(f->res[1].duplicate, 1);
   assert_false(f->res[1].has_session);
   assert_int_equal(mtcsec_store_mem_sessions(f->store.mem), 1);
-  assert_int_equal(store_state(f, dev_id).next_key_id, 1);
+  assert_int_equal(store_state(f, th_dev_id).next_key_id, 1);
 }
 
 static void test_server_duplicate_ttl_not_extended(void **state) {
@@ -1019,11 +916,11 @@ static void test_server_duplicate_from_other_ue_not_served(void **state) {
   size_t n = simple_m1(f, 3, m1);
 
   assert_int_equal(
-    mtcsec_store_mem_grant(f->store.mem, dev_id, ue2_id, 0x0f, 60), 0);
+    mtcsec_store_mem_grant(f->store.mem, th_dev_id, th_ue2_id, 0x0f, 60), 0);
   assert_int_equal(fx_exchange(f, 1, m1, n, T0, NULL), 0);
   /* The same bytes from another authenticated UE, on another connection. */
-  assert_int_equal(fx_send_type(f, 2, ue2_id, MTCSEC_MSG_M2, 2, m1, n, T0 + 1),
-                   0);
+  assert_int_equal(
+    fx_send_type(f, 2, th_ue2_id, MTCSEC_MSG_M2, 2, m1, n, T0 + 1), 0);
   expect_err(f, 2, MTCSEC_ERRCODE_UE_ID_MISMATCH);
   expect_none(f);
 }
@@ -1036,8 +933,8 @@ static void test_server_duplicate_on_new_connection(void **state) {
 
   assert_int_equal(fx_exchange(f, 1, m1, n, T0, &a), 0);
   /* The UE reconnected (same identity, new TLS connection). */
-  assert_int_equal(fx_send_type(f, 77, ue_id, MTCSEC_MSG_M2, 1, m1, n, T0 + 10),
-                   0);
+  assert_int_equal(
+    fx_send_type(f, 77, th_ue_id, MTCSEC_MSG_M2, 1, m1, n, T0 + 10), 0);
   expect_m3(f, 1, &b);
   assert_int_equal(b.conn, 77);
   assert_memory_equal(a.body, b.body, a.bodylen);
@@ -1126,7 +1023,7 @@ static void test_server_every_bit_flip_rejected(void **state) {
   /* A committed exchange first, so that the window is not empty. */
   n = simple_m1(f, 4, m1);
   assert_int_equal(fx_exchange(f, 1, m1, n, T0, NULL), 0);
-  before = store_state(f, dev_id);
+  before = store_state(f, th_dev_id);
 
   o.info = info;
   o.info_len = build_info(info, 1, 0x03, NULL, 0);
@@ -1144,12 +1041,12 @@ static void test_server_every_bit_flip_rejected(void **state) {
                 a.body[0] <= MTCSEC_ERRCODE_BAD_MIC);
     req++;
   }
-  after = store_state(f, dev_id);
+  after = store_state(f, th_dev_id);
   assert_int_equal(before.window.top, after.window.top);
   assert_int_equal(before.window.bitmap, after.window.bitmap);
   assert_int_equal(before.next_key_id, after.next_key_id);
   assert_int_equal(mtcsec_store_mem_sessions(f->store.mem), 1);
-  assert_int_equal(store_state(f, unknown_dev).window.bitmap, 0);
+  assert_int_equal(store_state(f, th_unknown_dev).window.bitmap, 0);
   /* The genuine M1 still goes through with the next key id. */
   assert_int_equal(fx_exchange(f, 2, m1, n, T0 + 2, &a), 0);
   assert_int_equal(check_m3(f, &a, m1, n).key_id, 1);
@@ -1174,7 +1071,7 @@ test_server_concurrent_exchanges_get_distinct_key_ids(void **state) {
     expect_m3(f, (uint32_t)i, &a);
     assert_int_equal(check_m3(f, &a, m1[i], n[i]).key_id, i);
   }
-  assert_int_equal(store_state(f, dev_id).next_key_id, 3);
+  assert_int_equal(store_state(f, th_dev_id).next_key_id, 3);
   /* The window is cached: one load for the device. */
   assert_int_equal(f->store.get_state_calls, 1);
 }
@@ -1242,7 +1139,7 @@ static void test_server_failed_batch_with_later_pending(void **state) {
   assert_int_equal(check_m3(f, &a, m1, n).key_id, 2);
   expect_m3(f, 5, &a);
   assert_int_equal(check_m3(f, &a, m1c, nc).key_id, 3);
-  assert_int_equal(store_state(f, dev_id).next_key_id, 4);
+  assert_int_equal(store_state(f, th_dev_id).next_key_id, 4);
 }
 
 static void test_server_store_refuses_at_commit(void **state) {
@@ -1258,7 +1155,7 @@ static void test_server_store_refuses_at_commit(void **state) {
   /* Someone else wrote nonce 5 (key id 9) behind the core's back. */
   memset(&t, 0, sizeof(t));
   t.nonce = 5;
-  memcpy(t.session.mtcd_id, dev_id, 8);
+  memcpy(t.session.mtcd_id, th_dev_id, 8);
   t.session.key_id = 9;
   assert_int_equal(mtcsec_store_mem_ops.commit(f->store.mem, &tp, 1, &res), 0);
   assert_int_equal(res, 0);
@@ -1302,9 +1199,12 @@ static void test_server_conn_closed_drops_answers(void **state) {
   size_t n = simple_m1(f, 1, m1);
   answer a;
 
-  assert_int_equal(fx_send_type(f, 5, ue_id, MTCSEC_MSG_M2, 1, m1, 3, T0), 0);
-  assert_int_equal(fx_send_type(f, 6, ue_id, MTCSEC_MSG_M2, 2, m1, 3, T0), 0);
-  assert_int_equal(fx_send_type(f, 5, ue_id, MTCSEC_MSG_M2, 3, m1, n, T0), 0);
+  assert_int_equal(fx_send_type(f, 5, th_ue_id, MTCSEC_MSG_M2, 1, m1, 3, T0),
+                   0);
+  assert_int_equal(fx_send_type(f, 6, th_ue_id, MTCSEC_MSG_M2, 2, m1, 3, T0),
+                   0);
+  assert_int_equal(fx_send_type(f, 5, th_ue_id, MTCSEC_MSG_M2, 3, m1, n, T0),
+                   0);
   mtcsec_srv_conn_closed(f->srv, 5);
   /* The transaction still commits; its answer goes nowhere. */
   assert_int_equal(mtcsec_srv_commit(f->srv, T0), 0);
@@ -1315,7 +1215,8 @@ static void test_server_conn_closed_drops_answers(void **state) {
   assert_int_equal(mtcsec_store_mem_sessions(f->store.mem), 1);
   assert_int_equal(f->nres, 3);
   /* It is in the duplicate cache for the UE's retry. */
-  assert_int_equal(fx_send_type(f, 7, ue_id, MTCSEC_MSG_M2, 3, m1, n, T0), 0);
+  assert_int_equal(fx_send_type(f, 7, th_ue_id, MTCSEC_MSG_M2, 3, m1, n, T0),
+                   0);
   expect_m3(f, 3, &a);
   assert_int_equal(a.conn, 7);
 }
@@ -1345,25 +1246,25 @@ static void test_server_revocation_verifies(void **state) {
   mtcsec_revoke rv;
   const mtcsec_suite_params *sp = mtcsec_suite_get(f->suite);
   mtcsec_ssize n =
-    mtcsec_srv_revocation(f->srv, buf, sizeof(buf), dev_id, 0x1234, nonce);
+    mtcsec_srv_revocation(f->srv, buf, sizeof(buf), th_dev_id, 0x1234, nonce);
 
   assert_int_equal(n, MTCSEC_REVOKE_FIXED_LEN + sp->miclen);
   assert_int_equal(mtcsec_revoke_decode(&rv, buf, (size_t)n, sp->miclen), 0);
-  assert_memory_equal(rv.mtcs_id, mtcs_id, 8);
-  assert_memory_equal(rv.mtcd_id, dev_id, 8);
+  assert_memory_equal(rv.mtcs_id, th_mtcs_id, 8);
+  assert_memory_equal(rv.mtcd_id, th_dev_id, 8);
   assert_int_equal(rv.key_id, 0x1234);
   assert_memory_equal(rv.mtcd_nonce, nonce, 8);
   assert_int_equal(
     mtcsec_revoke_verify(&rv, buf, (size_t)n, f->crypto, f->suite, f->k_auth),
     0);
   assert_int_equal(
-    mtcsec_srv_revocation(f->srv, buf, sizeof(buf), unknown_dev, 1, nonce),
+    mtcsec_srv_revocation(f->srv, buf, sizeof(buf), th_unknown_dev, 1, nonce),
     MTCSEC_ERR_NOT_FOUND);
-  assert_int_equal(mtcsec_srv_revocation(f->srv, buf, 10, dev_id, 1, nonce),
+  assert_int_equal(mtcsec_srv_revocation(f->srv, buf, 10, th_dev_id, 1, nonce),
                    MTCSEC_ERR_NOBUF);
   f->store.fail_get_device = 1;
   assert_int_equal(
-    mtcsec_srv_revocation(f->srv, buf, sizeof(buf), dev_id, 1, nonce),
+    mtcsec_srv_revocation(f->srv, buf, sizeof(buf), th_dev_id, 1, nonce),
     MTCSEC_ERR_STORE);
 }
 
@@ -1413,7 +1314,7 @@ static void test_server_rejects_bad_arguments(void **state) {
   assert_null(srv);
   assert_int_equal(mtcsec_srv_recv(f->srv, 1, NULL, frame, 7, T0),
                    MTCSEC_ERR_INVALID_ARGUMENT);
-  assert_int_equal(mtcsec_srv_recv(NULL, 1, ue_id, frame, 7, T0),
+  assert_int_equal(mtcsec_srv_recv(NULL, 1, th_ue_id, frame, 7, T0),
                    MTCSEC_ERR_INVALID_ARGUMENT);
   mtcsec_srv_del(NULL);
   /* A server with no callbacks works. */
@@ -1422,7 +1323,7 @@ static void test_server_rejects_bad_arguments(void **state) {
   assert_int_equal(
     mtcsec_srv_new(&srv, &cfg, f->crypto, &fx_store_ops, &f->store, NULL, NULL),
     0);
-  assert_int_equal(mtcsec_srv_recv(srv, 1, ue_id, frame, 7, T0), 0);
+  assert_int_equal(mtcsec_srv_recv(srv, 1, th_ue_id, frame, 7, T0), 0);
   mtcsec_srv_del(srv);
 }
 
@@ -1436,13 +1337,13 @@ static void test_server_many_devices(void **state) {
   for (i = 0; i < 300; i++) {
     m1_opts o = m1_defaults(f, 1);
     size_t n;
-    memcpy(id, dev_id, 8);
+    memcpy(id, th_dev_id, 8);
     id[5] = 0x77;
     id[6] = (uint8_t)(i >> 8);
     id[7] = (uint8_t)i;
     fx_provision(f, id, f->suite);
-    assert_int_equal(mtcsec_store_mem_grant(f->store.mem, id, ue_id, 0x01, 60),
-                     0);
+    assert_int_equal(
+      mtcsec_store_mem_grant(f->store.mem, id, th_ue_id, 0x01, 60), 0);
     o.mtcd_id = id;
     n = build_m1(f, &o, m1, sizeof(m1));
     assert_int_equal(fx_exchange(f, i, m1, n, T0, &a), 0);
@@ -1451,7 +1352,7 @@ static void test_server_many_devices(void **state) {
   for (i = 0; i < 300; i++) {
     m1_opts o = m1_defaults(f, 2);
     size_t n;
-    memcpy(id, dev_id, 8);
+    memcpy(id, th_dev_id, 8);
     id[5] = 0x77;
     id[6] = (uint8_t)(i >> 8);
     id[7] = (uint8_t)i;
@@ -1498,12 +1399,12 @@ static void test_server_nomem_on_cache_growth(void **state) {
   fm.fail = 1;
   for (i = 0; i < 100; i++) {
     m1_opts o = m1_defaults(f, 1);
-    memcpy(id, dev_id, 8);
+    memcpy(id, th_dev_id, 8);
     id[5] = 0x66;
     id[7] = (uint8_t)i;
     fx_provision(f, id, f->suite);
-    assert_int_equal(mtcsec_store_mem_grant(f->store.mem, id, ue_id, 0x01, 60),
-                     0);
+    assert_int_equal(
+      mtcsec_store_mem_grant(f->store.mem, id, th_ue_id, 0x01, 60), 0);
     o.mtcd_id = id;
     n = build_m1(f, &o, m1, sizeof(m1));
     rv = fx_send(f, i, m1, n, T0);
