@@ -4,7 +4,9 @@
  * header; for proto IPAC_PROTO_OSMO the first of them is the extension
  * (IPAC_PROTO_EXT_GSUP for GSUP).  CCM (proto IPAC_PROTO_IPACCESS): we
  * answer PING with PONG, ID_GET with ID_RESP (unit name), ID_RESP with
- * ID_ACK, like osmo-hlr's server and libosmo-gsup-client.
+ * ID_ACK, like osmo-hlr's server and libosmo-gsup-client.  The framing
+ * and the identity response are apps/common/ipa.c, shared with the SGSN
+ * agent; the connection buffers are mtchpd's.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -14,10 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <osmocom/core/msgb.h>
-#include <osmocom/gsm/ipa.h>
 #include <osmocom/gsm/protocol/ipaccess.h>
 
+#include "ipa.h"
 #include "mtchpd.h"
 
 hp_conn *hp_conn_new(int fd, hp_conn_kind kind, uint64_t id) {
@@ -74,6 +75,7 @@ int hp_conn_flush(hp_conn *c) {
 int hp_conn_send(hp_conn *c, uint8_t proto, int ext, const uint8_t *data,
                  size_t len) {
   size_t plen = len + (ext >= 0 ? 1u : 0u), need = HP_IPA_HDR_LEN + plen;
+  mtcsec_ssize hl;
   uint8_t *p;
   if (plen > HP_IPA_MAX_PAYLOAD || c->wlen + need > HP_WBUF_MAX) {
     return -1;
@@ -97,13 +99,11 @@ int hp_conn_send(hp_conn *c, uint8_t proto, int ext, const uint8_t *data,
     c->wcap = ncap;
   }
   p = c->wbuf + c->wlen;
-  p[0] = (uint8_t)(plen >> 8);
-  p[1] = (uint8_t)plen;
-  p[2] = proto;
-  p += HP_IPA_HDR_LEN;
-  if (ext >= 0) {
-    *p++ = (uint8_t)ext;
+  hl = ipa_encode_header(proto, ext, len, p, need);
+  if (hl < 0) {
+    return -1;
   }
+  p += hl;
   if (len > 0) {
     memcpy(p, data, len);
   }
@@ -129,28 +129,19 @@ int hp_conn_read(hp_conn *c,
     }
     c->rlen += (size_t)r;
     /* Every complete message in the buffer. */
-    while (c->rlen - off >= HP_IPA_HDR_LEN) {
-      const uint8_t *h = c->rbuf + off;
-      size_t plen = ((size_t)h[0] << 8) | h[1];
-      uint8_t proto = h[2];
-      int ext = -1;
-      const uint8_t *data = h + HP_IPA_HDR_LEN;
-      size_t dlen = plen;
-      if (c->rlen - off < HP_IPA_HDR_LEN + plen) {
-        break;
-      }
-      if (proto == IPAC_PROTO_OSMO) {
-        if (plen < 1) {
-          return -1;
-        }
-        ext = data[0];
-        data++;
-        dlen--;
-      }
-      if (fn(ud, c, proto, ext, data, dlen) != 0) {
+    for (;;) {
+      ipa_msg m;
+      mtcsec_ssize used = ipa_decode(&m, c->rbuf + off, c->rlen - off);
+      if (used < 0) {
         return -1;
       }
-      off += HP_IPA_HDR_LEN + plen;
+      if (used == 0) {
+        break;
+      }
+      if (fn(ud, c, m.proto, m.ext, m.data, m.len) != 0) {
+        return -1;
+      }
+      off += (size_t)used;
     }
     if (off > 0) {
       memmove(c->rbuf, c->rbuf + off, c->rlen - off);
@@ -169,59 +160,12 @@ int hp_ipa_send_id_get(hp_conn *c) {
  * client answers: osmo-hlr refuses a response without the unit ID tag. */
 static int ipa_send_id_resp(hp_conn *c, const uint8_t *data, size_t len,
                             const char *unit_name) {
-  char name[64], empty[1] = "";
-  struct ipaccess_unit dev;
-  struct msgb *msg;
-  const uint8_t *p;
-  size_t n;
-  int rv = -1;
-
-  snprintf(name, sizeof(name), "%s", unit_name);
-  memset(&dev, 0, sizeof(dev));
-  dev.unit_name = name;
-  dev.serno = name;
-  dev.equipvers = empty;
-  dev.swversion = empty;
-  dev.location1 = empty;
-  dev.location2 = empty;
-  msg = ipa_ccm_make_id_resp_from_req(&dev, data + 1, (unsigned)(len - 1));
-  if (msg == NULL) {
+  uint8_t resp[2048];
+  mtcsec_ssize n = ipa_make_id_resp(data, len, unit_name, resp, sizeof(resp));
+  if (n < 0) {
     return -1;
   }
-  p = msgb_data(msg);
-  n = msgb_length(msg);
-  /* libosmocore prepends the IPA header itself. */
-  if (n > HP_IPA_HDR_LEN && p[2] == IPAC_PROTO_IPACCESS &&
-      (((size_t)p[0] << 8) | p[1]) == n - HP_IPA_HDR_LEN) {
-    rv = hp_conn_send(c, IPAC_PROTO_IPACCESS, -1, p + HP_IPA_HDR_LEN,
-                      n - HP_IPA_HDR_LEN);
-  }
-  msgb_free(msg);
-  return rv;
-}
-
-/* The unit name of an ID_RESP, if any, into c->name (printable only). */
-static void ipa_parse_id_resp(hp_conn *c, const uint8_t *p, size_t len) {
-  size_t off = 1;
-  while (off + 3 <= len) {
-    size_t tl = ((size_t)p[off] << 8) | p[off + 1];
-    uint8_t tag = p[off + 2];
-    if (tl < 1 || off + 2 + tl > len) {
-      return;
-    }
-    if (tag == IPAC_IDTAG_UNITNAME) {
-      size_t i, n = 0;
-      for (i = 0; i < tl - 1 && n + 1 < sizeof(c->name); i++) {
-        uint8_t ch = p[off + 3 + i];
-        if (ch == 0) {
-          break;
-        }
-        c->name[n++] = (ch > 0x20 && ch < 0x7f && ch != '"') ? (char)ch : '_';
-      }
-      c->name[n] = '\0';
-    }
-    off += 2 + tl;
-  }
+  return hp_conn_send(c, IPAC_PROTO_IPACCESS, -1, resp, (size_t)n);
 }
 
 int hp_ipa_ccm(hp_conn *c, const uint8_t *data, size_t len,
@@ -246,7 +190,7 @@ int hp_ipa_ccm(hp_conn *c, const uint8_t *data, size_t len,
     }
     return 0;
   case IPAC_MSGT_ID_RESP:
-    ipa_parse_id_resp(c, data, len);
+    ipa_id_resp_unit_name(data, len, c->name, sizeof(c->name));
     app_log(MTCSEC_LOG_INFO, "event=gsup_peer_id conn=%llu unit=\"%s\"",
             (unsigned long long)c->id, c->name);
     return hp_conn_send(c, IPAC_PROTO_IPACCESS, -1, ack, sizeof(ack));

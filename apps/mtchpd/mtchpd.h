@@ -5,9 +5,10 @@
  * (IMSI, RAND) -> (CK, IK) table, and the K_UP service over HTTPS.
  *
  * Files: main.c (start-up, poll loop, signals), config.c (mtchpd.conf),
- * ipa.c (IPA framing and CCM), gsup.c (GSUP handling, AuC, upstream relay,
- * CK/Kc stripping), cache.c (the vector table), kup.c (HTTPS K_UP service,
- * one thread per connection).
+ * ipa.c (IPA connections and CCM; the framing is apps/common/ipa.c),
+ * gsup.c (GSUP handling, AuC, upstream relay, CK/Kc stripping), cache.c
+ * (the vector table), kup.c (HTTPS K_UP service, one thread per
+ * connection).
  */
 #ifndef MTCHPD_H
 #define MTCHPD_H

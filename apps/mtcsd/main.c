@@ -6,6 +6,8 @@
  * (refusing to start on any configuration problem, exit 4), then accepts
  * TLS connections and hands them round-robin to the workers, and handles
  * signals through a signalfd: SIGHUP reloads, SIGTERM/SIGINT drain and stop.
+ * With cellular_listen set, the cellular service (cellular.c) runs in its
+ * own thread beside them.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -41,7 +43,8 @@ typedef struct mtcsd_main {
   mtcsec_tstamp deadline;
   mtcsec_tstamp accept_paused_until;
   mtcsec_tstamp last_emfile_log;
-  int cli_log_level; /* -1: from the configuration */
+  int cli_log_level;    /* -1: from the configuration */
+  mtcsd_cellular *cell; /* NULL: cellular_listen is off */
 } mtcsd_main;
 
 static void usage(FILE *f) {
@@ -181,6 +184,14 @@ static void do_reload(mtcsd_main *mm) {
   }
   ctx = mtcsd_tls_ctx(&nc, err, sizeof(err));
   if (ctx == NULL) {
+    app_log(MTCSEC_LOG_ERROR,
+            "event=reload_failed err=\"%s\" action=kept_previous_config", err);
+    return;
+  }
+  /* The cellular service's new contexts are built here and handed to its
+   * thread; nothing below can fail. */
+  if (mtcsd_cellular_reload(mm->cell, &nc, err, sizeof(err)) != 0) {
+    SSL_CTX_free(ctx);
     app_log(MTCSEC_LOG_ERROR,
             "event=reload_failed err=\"%s\" action=kept_previous_config", err);
     return;
@@ -356,6 +367,10 @@ static int check_config(const mtcsd_config *cfg) {
     goto cleanup;
   }
   SSL_CTX_free(ctx);
+  if (mtcsd_cellular_check(cfg, err, sizeof(err)) != 0) {
+    fprintf(stderr, "mtcsd: %s\n", err);
+    goto cleanup;
+  }
   if (mtcsec_crypto_openssl_new(&crypto) != 0) {
     fprintf(stderr, "mtcsd: cannot create the crypto provider\n");
     rv = MTCSD_EXIT_INTERNAL;
@@ -540,6 +555,15 @@ int main(int argc, char **argv) {
     }
     app_log(MTCSEC_LOG_INFO, "event=metrics_listening addr=%s", addr);
   }
+  if (d->cfg.cellular_listen[0] != '\0') {
+    int code;
+    mm.cell = mtcsd_cellular_new(&d->cfg, &code, err, sizeof(err));
+    if (mm.cell == NULL) {
+      fprintf(stderr, "mtcsd: %s\n", err);
+      rv = code;
+      goto cleanup;
+    }
+  }
 
   mm.ep = epoll_create1(EPOLL_CLOEXEC);
   if (mm.ep < 0 || epoll_add(mm.ep, mm.listen_fd, TOKEN_LISTEN) != 0 ||
@@ -565,6 +589,11 @@ int main(int argc, char **argv) {
     }
     started++;
   }
+  if (mm.cell != NULL && mtcsd_cellular_start(mm.cell) != 0) {
+    fprintf(stderr, "mtcsd: cannot start the cellular thread\n");
+    rv = MTCSD_EXIT_INTERNAL;
+    goto stop;
+  }
   app_log(MTCSEC_LOG_INFO,
           "event=ready version=%s workers=%u max_connections=%u "
           "idle_timeout=%u commit_max_batch=%zu commit_max_delay_ms=%u",
@@ -576,6 +605,10 @@ int main(int argc, char **argv) {
   rv = MTCSD_EXIT_OK;
 
 stop:
+  /* The cellular service closes its GGSN connections and erases every
+   * context. */
+  mtcsd_cellular_stop(mm.cell);
+  mm.cell = NULL;
   /* Workers finish what their cores hold (commit and answer), then exit;
    * the committer exits once nothing is posted. */
   post_all(d, MSG_STOP, 0);
@@ -589,6 +622,8 @@ stop:
   mtcsd_metrics_stop();
 
 cleanup:
+  mtcsd_cellular_stop(mm.cell);
+  mm.cell = NULL;
   mtcsd_metrics_stop();
   for (i = 0; i < d->nworkers && d->workers != NULL; i++) {
     mtcsd_worker_free(&d->workers[i]);

@@ -58,7 +58,32 @@ static hist m_hist[MTCSD_NHIST] = {
    {0},
    0,
    0},
+  {"mtcsd_cellular_kup_fetch_seconds",
+   "Duration of one K_UP request to the home proxy (connect, TLS, HTTP).",
+   {1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000, 500000, 1000000,
+    2000000, 5000000},
+   1000000.0,
+   {0},
+   0,
+   0},
 };
+
+/* Cellular service: CTX_RESULT statuses 0x00..0x05, payload verdicts. */
+#define CELL_NSTATUS 6
+static const char *const cell_status_label[CELL_NSTATUS] = {
+  "ok",
+  "not_authorized",
+  "unknown_vector",
+  "home_proxy_failed",
+  "too_many_contexts",
+  "malformed",
+};
+static const char *const cell_payload_label[MTCSD_CELL_NRESULTS] = {
+  "ok", "mic", "replay", "malformed", "unknown_ctx", "expired"};
+static _Atomic uint64_t m_cell_open[CELL_NSTATUS];
+static _Atomic uint64_t m_cell_payload[MTCSD_CELL_NRESULTS];
+static _Atomic uint64_t m_cell_gi_refused, m_cell_gi_total;
+static atomic_int m_cell_contexts, m_cell_gi;
 
 static void hist_observe(hist *h, uint64_t v) {
   size_t i;
@@ -115,6 +140,38 @@ void mtcsd_metrics_conn_delta(int delta) {
 }
 
 int mtcsd_metrics_connections(void) { return atomic_load(&m_conns); }
+
+void mtcsd_metrics_cell_contexts(int delta) {
+  atomic_fetch_add(&m_cell_contexts, delta);
+}
+
+void mtcsd_metrics_cell_open(uint8_t status) {
+  if (status < CELL_NSTATUS) {
+    atomic_fetch_add_explicit(&m_cell_open[status], 1, memory_order_relaxed);
+  }
+}
+
+void mtcsd_metrics_cell_payload(int result) {
+  if (result >= 0 && result < MTCSD_CELL_NRESULTS) {
+    atomic_fetch_add_explicit(&m_cell_payload[result], 1, memory_order_relaxed);
+  }
+}
+
+void mtcsd_metrics_cell_kup(uint64_t us) {
+  hist_observe(&m_hist[MTCSD_HIST_KUP], us);
+}
+
+void mtcsd_metrics_cell_gi_delta(int delta) {
+  if (delta > 0) {
+    atomic_fetch_add_explicit(&m_cell_gi_total, (uint64_t)delta,
+                              memory_order_relaxed);
+  }
+  atomic_fetch_add(&m_cell_gi, delta);
+}
+
+void mtcsd_metrics_cell_gi_refused(void) {
+  atomic_fetch_add_explicit(&m_cell_gi_refused, 1, memory_order_relaxed);
+}
 
 /* ------------------------------------------------------------ output */
 
@@ -182,6 +239,44 @@ static void hist_print(buf *b, hist *h) {
           (unsigned long long)ld(&h->count));
 }
 
+/* The cellular service's metrics (docs/CELLULAR-SYSTEM.md section 3);
+ * zeros when cellular_listen is off. */
+static void cell_render(buf *b) {
+  int i;
+  bprintf(b,
+          "# HELP mtcsd_cellular_contexts PDP contexts with live payload "
+          "keys.\n# TYPE mtcsd_cellular_contexts gauge\n"
+          "mtcsd_cellular_contexts %d\n",
+          atomic_load(&m_cell_contexts));
+  bprintf(b, "# HELP mtcsd_cellular_context_opens_total CTX_OPEN requests "
+             "answered, by CTX_RESULT status.\n"
+             "# TYPE mtcsd_cellular_context_opens_total counter\n");
+  for (i = 0; i < CELL_NSTATUS; i++) {
+    bprintf(b, "mtcsd_cellular_context_opens_total{result=\"%s\"} %llu\n",
+            cell_status_label[i], (unsigned long long)ld(&m_cell_open[i]));
+  }
+  bprintf(b, "# HELP mtcsd_cellular_payloads_total UPLINK records, by "
+             "verdict (only ok records are answered).\n"
+             "# TYPE mtcsd_cellular_payloads_total counter\n");
+  for (i = 0; i < MTCSD_CELL_NRESULTS; i++) {
+    bprintf(b, "mtcsd_cellular_payloads_total{result=\"%s\"} %llu\n",
+            cell_payload_label[i], (unsigned long long)ld(&m_cell_payload[i]));
+  }
+  hist_print(b, &m_hist[MTCSD_HIST_KUP]);
+  bprintf(b,
+          "# HELP mtcsd_cellular_gi_connections GGSN connections open now.\n"
+          "# TYPE mtcsd_cellular_gi_connections gauge\n"
+          "mtcsd_cellular_gi_connections %d\n",
+          atomic_load(&m_cell_gi));
+  counter(b, "mtcsd_cellular_gi_connections_total",
+          "GGSN connections accepted (identity allowed).",
+          ld(&m_cell_gi_total));
+  counter(b, "mtcsd_cellular_gi_refused_total",
+          "GGSN connections refused (certificate, identity not in "
+          "allowed_ggsns, limit, handshake failure).",
+          ld(&m_cell_gi_refused));
+}
+
 static void metrics_render(buf *b) {
   int i;
   bprintf(b, "# HELP mtcsd_handshakes_total M2 exchanges answered, by result "
@@ -219,6 +314,7 @@ static void metrics_render(buf *b) {
           "mtcsd_connections_refused_total{reason=\"identity\"} %llu\n",
           (unsigned long long)ld(&m_refused_max),
           (unsigned long long)ld(&m_refused_identity));
+  cell_render(b);
 }
 
 /* ------------------------------------------------------------ thread */

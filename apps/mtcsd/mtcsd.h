@@ -100,8 +100,14 @@ SSL_CTX *mtcsd_tls_ctx(const mtcsd_config *c, char *err, size_t errlen);
 
 /* ----------------------------------------------------------- metrics */
 
-/** Latency, commit-time and batch-size histograms. */
-enum { MTCSD_HIST_LATENCY, MTCSD_HIST_COMMIT, MTCSD_HIST_BATCH, MTCSD_NHIST };
+/** Latency, commit-time and batch-size histograms; K_UP fetch time. */
+enum {
+  MTCSD_HIST_LATENCY,
+  MTCSD_HIST_COMMIT,
+  MTCSD_HIST_BATCH,
+  MTCSD_HIST_KUP,
+  MTCSD_NHIST
+};
 
 void mtcsd_metrics_init(void);
 /** One exchange result: errcode 0 for M3 (duplicate or not). */
@@ -114,6 +120,30 @@ void mtcsd_metrics_refused(int identity);
 void mtcsd_metrics_conn_delta(int delta);
 /** Connections open now. */
 int mtcsd_metrics_connections(void);
+
+/* Cellular service (cellular.c).  Payload verdicts, the label values of
+ * mtcsd_cellular_payloads_total. */
+enum {
+  MTCSD_CELL_OK,
+  MTCSD_CELL_MIC,
+  MTCSD_CELL_REPLAY,
+  MTCSD_CELL_MALFORMED,
+  MTCSD_CELL_UNKNOWN_CTX,
+  MTCSD_CELL_EXPIRED,
+  MTCSD_CELL_NRESULTS
+};
+/** Contexts with live keys: +1 opened, -1 closed or expired. */
+void mtcsd_metrics_cell_contexts(int delta);
+/** One CTX_OPEN answered with CTX_RESULT status (gi.h GI_STATUS_*). */
+void mtcsd_metrics_cell_open(uint8_t status);
+/** One UPLINK record: MTCSD_CELL_*. */
+void mtcsd_metrics_cell_payload(int result);
+/** One K_UP request to the home proxy took us microseconds. */
+void mtcsd_metrics_cell_kup(uint64_t us);
+/** A GGSN connection: +1 accepted (identity allowed), -1 closed. */
+void mtcsd_metrics_cell_gi_delta(int delta);
+/** A GGSN connection refused (certificate, identity, limit). */
+void mtcsd_metrics_cell_gi_refused(void);
 
 /**
  * Starts the /metrics thread on fd (a listening TCP socket, which it then
@@ -287,6 +317,53 @@ void *mtcsd_committer_main(void *arg);
 void mtcsd_committer_post(mtcsd_committer *c, mtcsd_worker *w);
 /** Asks the committer to exit once everything posted is committed. */
 void mtcsd_committer_stop(mtcsd_committer *c);
+
+/* ----------------------------------------------------------- cellular */
+
+/*
+ * cellular.c: the Gi service of cellular mode (docs/CELLULAR-SYSTEM.md
+ * section 3), one thread with its own epoll loop, started only when
+ * cellular_listen is set.  It owns its listener, its TLS contexts (the Gi
+ * server context and the K_UP client's), its crypto provider and the
+ * context table; nothing of it is shared with the workers.
+ */
+typedef struct mtcsd_cellular mtcsd_cellular;
+
+/**
+ * Builds the service from cfg (cfg->cellular_listen must be set): the Gi
+ * TLS context (mtcsd_tls_ctx), the K_UP client, the crypto provider and the
+ * context table, then binds cellular_listen (logged as
+ * event=cellular_listening addr=...).  The thread is not started.  Returns
+ * NULL with err and *exit_code = MTCSD_EXIT_CONFIG (certificates, keys,
+ * home_proxy), MTCSD_EXIT_FAIL (cannot bind) or MTCSD_EXIT_INTERNAL.
+ */
+mtcsd_cellular *mtcsd_cellular_new(const mtcsd_config *cfg, int *exit_code,
+                                   char *err, size_t errlen);
+
+/** Starts the service's thread.  0 or -1. */
+int mtcsd_cellular_start(mtcsd_cellular *c);
+
+/**
+ * Stops the thread (if started): closes the listener and every GGSN
+ * connection (close_notify), zeroizes every context; then frees c.  Waits
+ * for a K_UP request in flight (bounded by its timeout).  c may be NULL.
+ */
+void mtcsd_cellular_stop(mtcsd_cellular *c);
+
+/**
+ * SIGHUP, from the main thread: builds new TLS contexts and a new K_UP
+ * client from nc and hands them, with allowed_ggsns, cellular_key_lifetime
+ * and idle_timeout, to the thread (applied at its next wake-up: new
+ * connections and new contexts use them; connections of GGSNs no longer
+ * allowed are closed).  cellular_listen and cellular_max_contexts need a
+ * restart (logged).  Returns 0, or -1 with err and nothing changed.
+ */
+int mtcsd_cellular_reload(mtcsd_cellular *c, const mtcsd_config *nc, char *err,
+                          size_t errlen);
+
+/** --check-config: builds (and frees) what mtcsd_cellular_new() would,
+ *  without binding.  0, or -1 with err. */
+int mtcsd_cellular_check(const mtcsd_config *cfg, char *err, size_t errlen);
 
 /* ------------------------------------------------------------- daemon */
 

@@ -28,6 +28,10 @@ static const cli_cmd commands[] = {
   {"audit", cmd_audit, "show the audit log of admin actions"},
   {"3gpp", cmd_3gpp, "3GPP checkers: milenage|eia2|eea2|llc-fcs (JSON)"},
   {"sub", cmd_sub, "add|list|show subscribers of the home proxy's AuC"},
+  {"hp", cmd_hp, "init: the home proxy's config, certificate and hlr.db"},
+  {"ms", cmd_ms, "run a simulated cellular device (MS with a USIM)"},
+  {"sgsn", cmd_sgsn, "run a simulated SGSN (radio, GSUP, GTP)"},
+  {"ggsn", cmd_ggsn, "add a GGSN certificate; run a simulated GGSN"},
 };
 
 static const char *dir_opt;

@@ -43,6 +43,10 @@ int cmd_revoke(int argc, char **argv);   /* revoke SESSION */
 int cmd_audit(int argc, char **argv);    /* audit */
 int cmd_3gpp(int argc, char **argv);     /* 3gpp milenage|eia2|eea2|llc-fcs */
 int cmd_sub(int argc, char **argv);      /* sub add|list|show (home proxy) */
+int cmd_hp(int argc, char **argv);       /* hp init (home proxy files) */
+int cmd_ms(int argc, char **argv);       /* ms run (cellular agents) */
+int cmd_sgsn(int argc, char **argv);     /* sgsn run */
+int cmd_ggsn(int argc, char **argv);     /* ggsn add|run */
 
 /* Agents (simulated field equipment), called from cmd_device/ue/gw. */
 int agent_device_run(int argc, char **argv);

@@ -1,7 +1,8 @@
 /*
  * `mtcsec init DIR`: creates a state directory (docs/OPERATIONS.md): the
- * deployment's CA, mtcsd's certificate, the KEK, the database, mtcsd.conf
- * and the devices/, ues/ and relays/ directories.
+ * deployment's CA, mtcsd's certificate, mtcsd's client certificate for the
+ * home proxy (cellular mode), the KEK, the database, mtcsd.conf and the
+ * devices/, ues/ and relays/ directories.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -31,6 +32,11 @@ static void init_help(void) {
          "  ca.pem, ca.key          the deployment's CA (ECDSA P-256, 10 "
          "years)\n"
          "  server.pem, server.key  mtcsd's TLS certificate (2 years)\n"
+         "  mtcs-client.pem, mtcs-client.key\n"
+         "                          mtcsd's client certificate for the home "
+         "proxy (CN =\n"
+         "                          the MTCsID, clientAuth, 2 years; cellular "
+         "mode)\n"
          "  kek                     key-encryption key (mode 0600)\n"
          "  mtcsd.db                the SQLite database\n"
          "  mtcsd.conf              every key with its default, commented\n"
@@ -242,8 +248,8 @@ int cmd_init(int argc, char **argv) {
   char san[512], mtcs_hex[17], cn[64], path[CLI_PATH_MAX], err[256],
     detail[128];
   uint8_t kek[MTCSEC_KEK_LEN];
-  EVP_PKEY *ca_key = NULL, *srv_key = NULL;
-  X509 *ca = NULL, *srv = NULL;
+  EVP_PKEY *ca_key = NULL, *srv_key = NULL, *cli_key = NULL;
+  X509 *ca = NULL, *srv = NULL, *cli = NULL;
   cli_cert_spec spec;
   struct stat sb;
 
@@ -348,6 +354,18 @@ int cmd_init(int argc, char **argv) {
                        &srv)) != CLI_OK) {
     goto cleanup;
   }
+  /* mtcsd as a client of the home proxy's K_UP service: mtchpd wants a CN
+   * of exactly 16 hex digits, the MTCsID (docs/CELLULAR-SYSTEM.md 5). */
+  memset(&spec, 0, sizeof(spec));
+  spec.cn = mtcs_hex;
+  spec.days = SERVER_DAYS;
+  spec.eku = "clientAuth";
+  spec.issuer = ca;
+  spec.issuer_key = ca_key;
+  if ((rv = issue_pair(&e, &spec, "mtcs-client.key", "mtcs-client.pem",
+                       &cli_key, &cli)) != CLI_OK) {
+    goto cleanup;
+  }
 
   /* The KEK and the database wrapped under it. */
   if ((rv = cli_env_path(&e, e.kek_path, sizeof(e.kek_path), "kek")) !=
@@ -392,8 +410,10 @@ int cmd_init(int argc, char **argv) {
 cleanup:
   EVP_PKEY_free(ca_key);
   EVP_PKEY_free(srv_key);
+  EVP_PKEY_free(cli_key);
   X509_free(ca);
   X509_free(srv);
+  X509_free(cli);
   cli_env_close(&e);
   return rv;
 }

@@ -2,7 +2,9 @@
  * `mtcsec sub add|list|show`: subscribers of the home proxy's built-in AuC
  * (docs/CELLULAR-HOME-PROXY.md).  The database and the KEK are those named
  * by mtchpd.conf in the state directory (keys `database`, `kek_file`),
- * else hlr.db and kek there.  K and OPc are never printed.
+ * else hlr.db and kek there.  K and OPc are never printed.  With --usim,
+ * `sub add` also writes the MS's USIM file (docs/CELLULAR-SYSTEM.md
+ * section 5) for `mtcsec ms run`.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -14,6 +16,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <cJSON.h>
+
 #include <mtcsec/cellular.h>
 
 #include "cellular/auc_store.h"
@@ -22,7 +26,8 @@
 
 #define SUB_ADD_USAGE                                                          \
   "mtcsec sub add IMSI --k HEX (--op HEX | --opc HEX) [--amf HEX] "            \
-  "[--sqn N] [--ind-bitlen N] [--integrity-only]"
+  "[--sqn N] [--ind-bitlen N] [--integrity-only] [--usim FILE "                \
+  "[--mtcs-id HEX] [--plmn MCCMNC]]"
 
 static void sub_help(FILE *f) {
   fprintf(f,
@@ -44,13 +49,22 @@ static void sub_help(FILE *f) {
           "        --integrity-only   the SGSN gets IK but never CK or Kc, "
           "plus the\n"
           "                           integrity=on ciphering=off policy IE\n"
+          "        --usim FILE        also write the MS's USIM file (JSON, "
+          "mode 0600) for\n"
+          "                           'mtcsec ms run': IMSI, K, OPc, AMF, "
+          "PLMN, MTC server ID\n"
+          "        --mtcs-id HEX      the MTC server ID in it (default: "
+          "mtcs_id of mtcsd.conf)\n"
+          "        --plmn MCCMNC      the PLMN in it, 5 or 6 digits "
+          "(default: the IMSI's\n"
+          "                           first 5 digits)\n"
           "list  every subscriber: IMSI, policy, AMF, SQN, IND bits, "
           "created\n"
           "show  one subscriber (never K or OPc)\n"
           "\n"
-          "Exit status: 0 done, 1 the subscriber exists already, 2 usage, 3 "
-          "no such\nsubscriber or database, 4 configuration or permission "
-          "problem, 5 internal error.\n");
+          "Exit status: 0 done, 1 the subscriber or USIM file exists "
+          "already, 2 usage,\n3 no such subscriber or database, 4 "
+          "configuration or permission problem, 5\ninternal error.\n");
 }
 
 /* The database and KEK paths: mtchpd.conf's database / kek_file (relative to
@@ -124,6 +138,92 @@ static int sub_parse_u64(const char *s, uint64_t max, uint64_t *out) {
   return 0;
 }
 
+/* The MTC server ID of the state directory's mtcsd.conf, for --usim. */
+static int sub_default_mtcs_id(const char *cmd, uint8_t id[MTCSEC_ID_LEN]) {
+  char confpath[CLI_PATH_MAX], err[512];
+  app_config *c;
+  const char *v;
+  int rv = CLI_USAGE;
+
+  snprintf(confpath, sizeof(confpath), "%s", cli_path("mtcsd.conf"));
+  c = app_config_load(confpath, err, sizeof(err));
+  if (c == NULL) {
+    cli_err(cmd,
+            "--usim needs --mtcs-id HEX (no mtcsd.conf to take it from: "
+            "%s)",
+            err);
+    return CLI_USAGE;
+  }
+  v = app_config_get(c, "mtcs_id");
+  if (v != NULL && app_parse_id(v, id) == 0) {
+    rv = CLI_OK;
+  } else {
+    cli_err(cmd, "%s has no valid mtcs_id; give --mtcs-id HEX", confpath);
+  }
+  app_config_free(c);
+  return rv;
+}
+
+/* "MCCMNC": 5 or 6 digits. */
+static int sub_plmn_valid(const char *s) {
+  size_t n = strlen(s), i;
+  for (i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') {
+      return 0;
+    }
+  }
+  return n == 5 || n == 6;
+}
+
+/* docs/CELLULAR-SYSTEM.md section 5: the MS's USIM file, mode 0600. */
+static int sub_write_usim(const char *cmd, const char *path,
+                          const mtcsec_auc_sub *sub, const char *plmn,
+                          const uint8_t mtcs_id[MTCSEC_ID_LEN]) {
+  char k[33], opc[33], amf[5], id[17];
+  cJSON *o = cJSON_CreateObject();
+  char *text = NULL;
+  int rv = CLI_INTERNAL;
+
+  app_format_hex(k, sub->k, sizeof(sub->k));
+  app_format_hex(opc, sub->opc, sizeof(sub->opc));
+  app_format_hex(amf, sub->amf, sizeof(sub->amf));
+  app_format_id(id, mtcs_id);
+  if (o == NULL || cJSON_AddStringToObject(o, "imsi", sub->imsi) == NULL ||
+      cJSON_AddStringToObject(o, "k", k) == NULL ||
+      cJSON_AddStringToObject(o, "opc", opc) == NULL ||
+      cJSON_AddStringToObject(o, "amf", amf) == NULL ||
+      cJSON_AddStringToObject(o, "plmn", plmn) == NULL ||
+      cJSON_AddStringToObject(o, "mtcs_id", id) == NULL ||
+      cJSON_AddNumberToObject(o, "ind_bitlen", sub->ind_bitlen) == NULL ||
+      (text = cJSON_Print(o)) == NULL) {
+    cli_err(cmd, "out of memory");
+    goto cleanup;
+  }
+  if (app_write_file_atomic(path, text, strlen(text), 0600) != 0) {
+    cli_err(cmd, "cannot write %s: %s", path, strerror(errno));
+    goto cleanup;
+  }
+  rv = CLI_OK;
+
+cleanup:
+  if (text != NULL) {
+    mtcsec_zeroize(text, strlen(text));
+    cJSON_free(text);
+  }
+  if (o != NULL) {
+    cJSON *it;
+    cJSON_ArrayForEach(it, o) {
+      if (cJSON_IsString(it)) {
+        mtcsec_zeroize(it->valuestring, strlen(it->valuestring));
+      }
+    }
+  }
+  cJSON_Delete(o);
+  mtcsec_zeroize(k, sizeof(k));
+  mtcsec_zeroize(opc, sizeof(opc));
+  return rv;
+}
+
 static int sub_add(int argc, char **argv) {
   static const struct option opts[] = {
     {"k", required_argument, NULL, 'k'},
@@ -133,13 +233,19 @@ static int sub_add(int argc, char **argv) {
     {"sqn", required_argument, NULL, 's'},
     {"ind-bitlen", required_argument, NULL, 'i'},
     {"integrity-only", no_argument, NULL, 'I'},
+    {"usim", required_argument, NULL, 'U'},
+    {"mtcs-id", required_argument, NULL, 'M'},
+    {"plmn", required_argument, NULL, 'P'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
   const char *cmd = "sub add";
   mtcsec_auc_sub sub;
   mtcsec_auc_store *st = NULL;
-  uint8_t op[MTCSEC_3GPP_K_LEN];
-  int have_k = 0, have_op = 0, have_opc = 0, ch, rv;
+  uint8_t op[MTCSEC_3GPP_K_LEN], mtcs_id[MTCSEC_ID_LEN];
+  int have_k = 0, have_op = 0, have_opc = 0, have_mtcs = 0, ch, rv;
+  const char *usim = NULL, *plmn = NULL;
+  char plmn_buf[7];
+  struct stat sb;
   uint64_t v;
 
   memset(&sub, 0, sizeof(sub));
@@ -194,6 +300,25 @@ static int sub_add(int argc, char **argv) {
     case 'I':
       sub.integrity_only = 1;
       break;
+    case 'U':
+      usim = optarg;
+      break;
+    case 'M':
+      if (app_parse_id(optarg, mtcs_id) != 0) {
+        rv =
+          cli_usage_error(cmd, SUB_ADD_USAGE, "--mtcs-id needs 16 hex digits");
+        goto cleanup;
+      }
+      have_mtcs = 1;
+      break;
+    case 'P':
+      if (!sub_plmn_valid(optarg)) {
+        rv = cli_usage_error(cmd, SUB_ADD_USAGE,
+                             "--plmn is MCC and MNC, 5 or 6 digits");
+        goto cleanup;
+      }
+      plmn = optarg;
+      break;
     case 'h':
       sub_help(stdout);
       rv = CLI_OK;
@@ -216,7 +341,27 @@ static int sub_add(int argc, char **argv) {
                          "--k and exactly one of --op and --opc are needed");
     goto cleanup;
   }
+  if (usim == NULL && (have_mtcs || plmn != NULL)) {
+    rv = cli_usage_error(cmd, SUB_ADD_USAGE,
+                         "--mtcs-id and --plmn go with --usim FILE");
+    goto cleanup;
+  }
   snprintf(sub.imsi, sizeof(sub.imsi), "%s", argv[optind]);
+  if (usim != NULL) {
+    if (plmn == NULL) {
+      snprintf(plmn_buf, sizeof(plmn_buf), "%.5s", sub.imsi);
+      plmn = plmn_buf;
+    }
+    if (!have_mtcs && (rv = sub_default_mtcs_id(cmd, mtcs_id)) != CLI_OK) {
+      goto cleanup;
+    }
+    if (stat(usim, &sb) == 0) {
+      cli_err(cmd, "%s exists already; remove it first to write a new USIM",
+              usim);
+      rv = CLI_FAILED;
+      goto cleanup;
+    }
+  }
   if (have_op && mtcsec_milenage_opc(sub.k, op, sub.opc) != 0) {
     cli_err(cmd, "deriving OPc from OP failed");
     rv = CLI_INTERNAL;
@@ -233,6 +378,10 @@ static int sub_add(int argc, char **argv) {
   } else if (rv != 0) {
     cli_err(cmd, "%s", mtcsec_auc_store_errmsg(st));
     rv = CLI_INTERNAL;
+  } else if (usim != NULL &&
+             (rv = sub_write_usim(cmd, usim, &sub, plmn, mtcs_id)) != CLI_OK) {
+    cli_err(cmd, "subscriber %s was added; only its USIM file is missing",
+            sub.imsi);
   } else {
     printf("%s\n", sub.imsi);
     rv = CLI_OK;

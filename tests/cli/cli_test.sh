@@ -143,6 +143,68 @@ case_init() {
   expect 2 init other --mtcs-id 12
   expect 2 init other --listen nonsense
   [ -e other ] && fail "init created DIR despite a usage error"
+
+  # mtcsd's client certificate for the home proxy: CN = the MTCsID exactly,
+  # clientAuth, signed by the CA (docs/CELLULAR-SYSTEM.md section 5).
+  local id
+  id=$(sed -n 's/^mtcs_id = //p' st/mtcsd.conf)
+  mode_is st/mtcs-client.key 600
+  mode_is st/mtcs-client.pem 644
+  openssl x509 -in st/mtcs-client.pem -noout -subject -nameopt RFC2253 |
+    grep -q "CN=$id\$" || fail "mtcs-client CN is not the MTCsID"
+  openssl x509 -in st/mtcs-client.pem -noout -text |
+    grep -q 'TLS Web Client Authentication' || fail "mtcs-client clientAuth"
+  openssl verify -CAfile st/ca.pem -purpose sslclient st/mtcs-client.pem \
+    >/dev/null || fail "mtcs-client.pem does not chain to ca.pem"
+  openssl pkey -in st/mtcs-client.key -pubout >"$T/c.pub" || fail "client key"
+  openssl x509 -in st/mtcs-client.pem -noout -pubkey | cmp -s - "$T/c.pub" ||
+    fail "mtcs-client.key does not match mtcs-client.pem"
+
+  # hp init: mtchpd.conf, hp.pem/hp.key, an empty hlr.db.
+  expect 0 -d st hp init
+  for f in mtchpd.conf hp.pem hp.key hlr.db; do
+    [ -f "st/$f" ] || fail "hp init did not create $f"
+  done
+  mode_is st/hp.key 600
+  mode_is st/hp.pem 644
+  mode_is st/hlr.db 600
+  mode_is st/mtchpd.conf 644
+  grep -q "^allowed_servers = $id\$" st/mtchpd.conf || fail "allowed_servers"
+  grep -q '^ca = ca.pem$' st/mtchpd.conf || fail "mtchpd.conf ca"
+  grep -q '^kek_file = kek$' st/mtchpd.conf || fail "mtchpd.conf kek_file"
+  grep -q '^cert = hp.pem$' st/mtchpd.conf || fail "mtchpd.conf cert"
+  grep -q '^key = hp.key$' st/mtchpd.conf || fail "mtchpd.conf key"
+  grep -q '^database = hlr.db$' st/mtchpd.conf || fail "mtchpd.conf database"
+  grep -q '^gsup_listen = 127.0.0.1:4222$' st/mtchpd.conf || fail "gsup"
+  grep -q '^kup_listen = 127.0.0.1:4443$' st/mtchpd.conf || fail "kup"
+  openssl x509 -in st/hp.pem -noout -text >"$T/hp.txt" || fail "hp.pem"
+  grep -q 'TLS Web Server Authentication' "$T/hp.txt" || fail "hp serverAuth"
+  grep -q 'DNS:localhost' "$T/hp.txt" || fail "hp SAN localhost"
+  grep -q 'IP Address:127.0.0.1' "$T/hp.txt" || fail "hp SAN 127.0.0.1"
+  grep -Eq 'IP Address:(0:0:0:0:0:0:0:1|::1)' "$T/hp.txt" || fail "hp SAN ::1"
+  openssl verify -CAfile st/ca.pem -purpose sslserver st/hp.pem >/dev/null ||
+    fail "hp.pem does not chain to ca.pem"
+  expect 0 -d st audit
+  out_has "hp init"
+  # Not twice without --force; --force keeps hlr.db and its subscribers.
+  expect 1 -d st hp init
+  err_has "--force"
+  expect 0 -d st sub add 001010000000009 --k 465b5ce8b199b49faa5f0a2ee238a6bc \
+    --opc cd63cb71954a9f4e48a5994e37a02baf
+  expect 0 -d st hp init --force --kup-listen 192.0.2.9:4443 \
+    --gsup-listen :4222
+  grep -q '^kup_listen = 192.0.2.9:4443$' st/mtchpd.conf || fail "--kup-listen"
+  grep -q '^gsup_listen = :4222$' st/mtchpd.conf || fail "--gsup-listen"
+  err_has "home_proxy"
+  openssl x509 -in st/hp.pem -noout -text | grep -q 'IP Address:192.0.2.9' ||
+    fail "--kup-listen host not in hp.pem's SAN"
+  expect 0 -d st sub list
+  out_has 001010000000009
+  expect 2 -d st hp init --kup-listen nonsense
+  expect 2 -d st hp init extra
+  expect 2 -d st hp frob
+  expect 2 -d st hp
+  expect 4 -d nowhere hp init
   return 0
 }
 
@@ -501,6 +563,15 @@ case_help() {
   expect 0 init --help
   out_has "Exit status"
   [ -e st ] && fail "--help created a state directory"
+  expect 0 init --help
+  out_has "mtcs-client.pem"
+  for c in "hp --help" "hp init --help"; do
+    # shellcheck disable=SC2086
+    expect 0 $c
+    out_has "mtchpd.conf"
+    [ -s "$T/err" ] && fail "mtcsec $c wrote to stderr"
+  done
+  [ -e st ] && fail "hp --help created a state directory"
   return 0
 }
 
