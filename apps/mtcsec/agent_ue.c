@@ -287,6 +287,14 @@ static void ue_errcode_hint(char *out, size_t outlen, uint8_t code,
     snprintf(out, outlen, "the device reused a nonce: check devices/%s.state",
              dev);
     break;
+  case MTCSEC_ERRCODE_INTERNAL:
+    snprintf(out, outlen,
+             "the server could not record the exchange (see mtcsd's log, "
+             "e.g. a full disk); nothing was kept: retry later");
+    break;
+  case MTCSEC_ERRCODE_UNSUPPORTED_SUITE:
+    snprintf(out, outlen, "the server does not offer the device's suite");
+    break;
   default:
     out[0] = '\0';
     break;

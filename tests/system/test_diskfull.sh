@@ -267,7 +267,7 @@ fi
 log "... the UE is told so"
 expect_status 1 mtcsec -d "$AG" ue get "${ids[0]}" temperature --new \
   --device-addr "127.0.0.1:$DEV_BASE" --server "127.0.0.1:$SRV_PORT"
-expect_output 'server refused: INTERNAL'
+expect_output 'server refused: INTERNAL.*full disk.*retry later'
 [ "$(metric 'mtcsd_handshakes_total{result="INTERNAL"}')" -eq $((2 * N + 1)) ] ||
   fail "mtcsd_handshakes_total does not count $((2 * N + 1)) INTERNAL answers"
 [ "$(metric mtcsd_store_commit_failures_total)" -ge 2 ] ||
