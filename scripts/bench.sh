@@ -7,7 +7,9 @@
 #   3. device work per establishment vs an OpenSSL DTLS 1.2 PSK client
 #      handshake, in instructions (callgrind)
 #   4. device-link bytes per establishment and per record (bench_link)
-#   5. Cortex-M4 cross build: flash of mtcsec's own code, RAM per context
+#   5. Cortex-M4 cross build: flash of mtcsec's own code (plain, and with
+#      link-time optimisation as a firmware build may use it), RAM per
+#      context
 # Knobs (environment): MTCSEC_BENCH_N handshakes per server round (100000),
 # MTCSEC_BENCH_ROUNDS rounds (7), MTCSEC_BENCH_SUITES (1,2,3),
 # MTCSEC_BENCH_DIR (build/bench).  Raw outputs go to $MTCSEC_BENCH_DIR/results.
@@ -23,6 +25,7 @@ ROUNDS=${MTCSEC_BENCH_ROUNDS:-7}
 SUITES=${MTCSEC_BENCH_SUITES:-1,2,3}
 ARM=$B-arm
 ARMLOG=$B-arm-logs
+ARMLTO=$B-arm-lto
 R=$B/results
 jobs=$(nproc 2>/dev/null || echo 2)
 mkdir -p "$R"
@@ -151,8 +154,19 @@ fw_link() { # dir, extra flags...
     -Wl,-Map="$d/fw.map" "$d/libmtcsec_device.a" "$d/libmtcsec_core.a" \
     -o "$d/fw.elf"
 }
-# Sums the input sections of a GNU ld map by origin (core, device, libgcc,
-# libc, app) and kind (flash = .text/.rodata, data, bss).
+# The same firmware with link-time optimisation over mtcsec (its libraries
+# built with -flto -ffat-lto-objects).  The firmware's own file is compiled
+# without LTO, so that its stub provider stays opaque to the optimiser.
+fw_link_lto() { # dir
+  arm-none-eabi-gcc "${ARMFLAGS[@]}" -DMTCSEC_LOG_LEVEL=-1 -c \
+    bench/bench_arm_fw.c -o "$1/fw.o"
+  arm-none-eabi-gcc "${ARMFLAGS[@]}" -flto "$1/fw.o" --specs=nano.specs \
+    --specs=nosys.specs -Wl,--gc-sections -Wl,-Map="$1/fw.map" \
+    "$1/libmtcsec_device.a" "$1/libmtcsec_core.a" -o "$1/fw.elf"
+}
+# Sums the input sections of a GNU ld map by origin (core, device, lto:
+# mtcsec code the link-time optimiser emitted, libgcc, libc, app) and kind
+# (flash = .text/.rodata, data, bss).
 map_sum() {
   awk '
     function hex(s,   i, v) {
@@ -180,6 +194,7 @@ map_sum() {
       g = "other"
       if (f ~ /libmtcsec_core\.a/) g = "core"
       else if (f ~ /libmtcsec_device\.a/) g = "device"
+      else if (f ~ /ltrans/) g = "lto"
       else if (f ~ /libgcc\.a/) g = "libgcc"
       else if (f ~ /lib(c|c_nano|g|g_nano|nosys)\.a/) g = "libc"
       else if (f ~ /\.o$/ && f !~ /\.a\(/) g = "app"
@@ -188,13 +203,18 @@ map_sum() {
     END { for (x in t) print x, t[x] }' "$1" | sort
 }
 if arm_build "$ARM" "-DMTCSEC_LOG_LEVEL=-1 -fstack-usage" &&
-   arm_build "$ARMLOG" ""; then
+   arm_build "$ARMLOG" "" &&
+   arm_build "$ARMLTO" "-DMTCSEC_LOG_LEVEL=-1 -flto -ffat-lto-objects"; then
   arm-none-eabi-size "$ARM/libmtcsec_core.a" "$ARM/libmtcsec_device.a" \
     "$ARM/libmtcsec_crypto_mbedtls.a" >"$R/arm_objects.txt"
   fw_link "$ARM" -DMTCSEC_LOG_LEVEL=-1
   fw_link "$ARMLOG"
+  fw_link_lto "$ARMLTO"
   map_sum "$ARM/fw.map" >"$R/arm_fw.txt"
   map_sum "$ARMLOG/fw.map" >"$R/arm_fw_logs.txt"
+  map_sum "$ARMLTO/fw.map" >"$R/arm_fw_lto.txt"
+  # Function sizes of the plain image (text and rodata symbols).
+  arm-none-eabi-nm --size-sort -S "$ARM/fw.elf" >"$R/arm_fw_nm.txt"
   {
     echo "vsnprintf_linked_logs_off $(arm-none-eabi-nm "$ARM/fw.elf" |
       grep -c -w -E '_?vsnprintf|_svfprintf_r|_vfprintf_r' || true)"
@@ -306,9 +326,12 @@ if [ -s "$R/arm_fw.txt" ]; then
   libclog=$(awk '$1 == "libc" && $2 == "flash" {print $3}' \
     "$R/arm_fw_logs.txt")
   libc=$(awk '$1 == "libc" && $2 == "flash" {print $3}' "$R/arm_fw.txt")
+  lto=$(awk '($1 == "lto" || $1 == "core" || $1 == "device") && $2 != "bss" {
+    s += $3} END {print s + 0}' "$R/arm_fw_lto.txt")
   echo "   linked firmware stand-in: mtcsec core $core B + device $dev B" \
     "= $((core + dev)) B flash (+ libgcc ${lgcc:-0} B, 64-bit helpers);" \
     "newlib $libc B"
+  echo "   the same with -flto over mtcsec: $lto B flash"
   off=$(get vsnprintf_linked_logs_off "$R/arm_logs.txt")
   on=$(get vsnprintf_linked_logs_on "$R/arm_logs.txt")
   echo "   vsnprintf linked with logs compiled out: $([ "$off" = 0 ] &&
@@ -325,12 +348,37 @@ if [ -s "$R/arm_fw.txt" ]; then
     "DMKey sizeof(mtcsec_dev_session) = $sesz B (caller's storage);" \
     "context + 1 session = $((${devsz:-0} + ${sesz:-0})) B"
   echo "   target <= 4096 B flash: $(yn "$([ $((core + dev)) -le 4096 ] &&
-    echo 1)"); <= 256 B RAM per device context (sizeof(mtcsec_dev) =" \
+    echo 1)") ($((core + dev)) B); with -flto: $(yn "$([ "$lto" -le 4096 ] &&
+    echo 1)") ($lto B); <= 256 B RAM per device context (sizeof(mtcsec_dev) =" \
     "$devsz): $(yn "$([ "${devsz:-999}" -le 256 ] && echo 1)"); with one" \
     "live session ($((${devsz:-0} + ${sesz:-0})) B): $(yn "$([ \
     $((${devsz:-999} + ${sesz:-0})) -le 256 ] && echo 1)")"
 else
   echo "   cross build failed (see $ARM.log)"
+fi
+
+# Cellular mode (issue 4, item 7): radio bytes MS<->SGSN to the first payload,
+# and the MS's instructions (callgrind) for this mode and for DTLS 1.2 PSK.
+echo
+echo "5. Cellular mode vs DTLS 1.2 PSK, radio side (bench_cellular):"
+step "cellular mode: radio bytes; MS instructions (callgrind)"
+if cmake --build "$B" -j "$jobs" --target bench_cellular >>"$R/build.log" 2>&1
+then
+  "$BIN/bench_cellular" >"$R/cellular.txt"
+  for c in a:openssl a:mbedtls b:openssl; do
+    callgrind_ir "cell.${c/:/.}" bench_cell_ms_step "$BIN/bench_cellular" \
+      --only "${c%:*}" --provider "${c#*:}" --n 10 >/dev/null
+    callgrind_annotate --inclusive=yes --threshold=100 \
+      "$R/callgrind.cell.${c/:/.}.out" 2>/dev/null | awk 'NF > 1 &&
+      $1 ~ /^[0-9,]+$/ {gsub(",", "", $1); n = $(NF - 1); sub(/.*:/, "", n);
+      print n, $1}' >"$R/cellular_ir.${c/:/.}.txt"
+  done
+  "$BIN/bench_cellular" --report 10 "$R/cellular_ir.a.openssl.txt" \
+    "$R/cellular_ir.b.openssl.txt" "$R/device_ir.txt" \
+    "$R/cellular_ir.a.mbedtls.txt" >>"$R/cellular.txt"
+  grep -v '^#' "$R/cellular.txt" | sed 's/^/   /'
+else
+  echo "   bench_cellular did not build (see $R/build.log)"
 fi
 echo
 echo "raw outputs: $R"

@@ -211,6 +211,15 @@ typedef struct mtcsec_hs {
 int mtcsec_hs_decode(mtcsec_hs *hs, uint8_t type, const uint8_t *in,
                      size_t inlen);
 
+/**
+ * mtcsec_hs_decode() of an M4 that also hands out its MTCsInfo, decoded as
+ * mtcsec_sinfo_decode() does (the TLVs are walked once, not twice).  On
+ * error both outputs are zeroed.  Returns 0, MTCSEC_ERR_MALFORMED or
+ * MTCSEC_ERR_INVALID_ARGUMENT (NULL).
+ */
+int mtcsec_m4_decode(mtcsec_hs *m4, mtcsec_sinfo *si, const uint8_t *in,
+                     size_t inlen);
+
 /** The fields of an M1 to build. */
 typedef struct mtcsec_m1_fields {
   uint8_t suite;
@@ -227,6 +236,17 @@ typedef struct mtcsec_m1_fields {
 mtcsec_ssize mtcsec_m1_build(uint8_t *dest, size_t destlen,
                              const mtcsec_crypto *crypto, const uint8_t *k_auth,
                              const mtcsec_m1_fields *f);
+
+/**
+ * mtcsec_m1_build() for an info that mtcsec_dinfo_encode() wrote, as the
+ * device role does: that encoder only writes well-formed MTCdInfo, so the
+ * TLVs are not decoded again (and a device image needs no MTCdInfo
+ * decoder).  Every other check and error is the same.
+ */
+mtcsec_ssize mtcsec_m1_build_encoded(uint8_t *dest, size_t destlen,
+                                     const mtcsec_crypto *crypto,
+                                     const uint8_t *k_auth,
+                                     const mtcsec_m1_fields *f);
 
 /**
  * Verifies MTCdMIC of a decoded M1 of a known suite in constant time.
@@ -262,6 +282,18 @@ mtcsec_ssize mtcsec_m4_build(uint8_t *dest, size_t destlen,
 int mtcsec_m4_verify(const mtcsec_hs *m4, const mtcsec_crypto *crypto,
                      const uint8_t *k_auth, const uint8_t *mtcd_nonce,
                      const uint8_t *m1_info, size_t m1_info_len);
+
+/**
+ * mtcsec_m4_verify() for a caller that keeps the M1's part of the MTCsMIC
+ * input in one piece, as the device does: m1_tail = MTCdNonce || info_len
+ * of M1 || MTCdInfo, so m1_tail_len = 9 + m1_tail[8].  The MAC then takes
+ * two pieces instead of four.  Returns 0, MTCSEC_ERR_MIC,
+ * MTCSEC_ERR_INVALID_ARGUMENT (NULL, lengths that disagree) or the
+ * provider's error.
+ */
+int mtcsec_m4_verify_tail(const mtcsec_hs *m4, const mtcsec_crypto *crypto,
+                          const uint8_t *k_auth, const uint8_t *m1_tail,
+                          size_t m1_tail_len);
 
 /* ----------------------------------------------------- server-link frames */
 

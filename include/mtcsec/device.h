@@ -94,10 +94,10 @@ typedef struct mtcsec_dev_pending {
   uint32_t timeout; /* current backoff base, ms */
   uint8_t state;    /* 0 free, 1 M1 to send, 2 waiting for M4 */
   uint8_t retries;  /* resends so far */
-  uint8_t info_len;
   uint8_t ueid[MTCSEC_ID_LEN];
-  uint8_t nonce[MTCSEC_NONCE_LEN];
-  uint8_t info[MTCSEC_DEV_MAX_INFO];
+  /* MTCdNonce (8) || info_len (1) || MTCdInfo: the M1's part of the
+   * MTCsMIC input (section 4), kept as one piece. */
+  uint8_t m1_tail[MTCSEC_NONCE_LEN + 1 + MTCSEC_DEV_MAX_INFO];
 } mtcsec_dev_pending;
 
 /** The device.  Fields are private; the struct is visible for sizing. */

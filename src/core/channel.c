@@ -11,41 +11,6 @@
 
 #include "core/util.h"
 
-int mtcsec_chan_derive(const mtcsec_crypto *crypto, uint8_t suite,
-                       const uint8_t *dmkey, uint16_t key_id, uint8_t *k_d2u,
-                       uint8_t *iv_d2u, uint8_t *k_u2d, uint8_t *iv_u2d) {
-  static const char l_kd[] = "mtcsec d2u key";
-  static const char l_ivd[] = "mtcsec d2u iv";
-  static const char l_ku[] = "mtcsec u2d key";
-  static const char l_ivu[] = "mtcsec u2d iv";
-  const mtcsec_suite_params *sp = mtcsec_suite_get(suite);
-  uint8_t ctx[2];
-  mtcsec_mac_alg alg;
-  int rv;
-
-  if (sp == NULL || crypto == NULL || dmkey == NULL || k_d2u == NULL ||
-      iv_d2u == NULL || k_u2d == NULL || iv_u2d == NULL) {
-    return MTCSEC_ERR_INVALID_ARGUMENT;
-  }
-  alg = (mtcsec_mac_alg)sp->mac;
-  mtcsec_put_u16(ctx, key_id);
-  rv = mtcsec_kdf(crypto, alg, dmkey, sp->keylen, l_kd, sizeof(l_kd) - 1, ctx,
-                  2, k_d2u, sp->keylen);
-  if (rv == 0) {
-    rv = mtcsec_kdf(crypto, alg, dmkey, sp->keylen, l_ivd, sizeof(l_ivd) - 1,
-                    ctx, 2, iv_d2u, MTCSEC_IV_LEN);
-  }
-  if (rv == 0) {
-    rv = mtcsec_kdf(crypto, alg, dmkey, sp->keylen, l_ku, sizeof(l_ku) - 1, ctx,
-                    2, k_u2d, sp->keylen);
-  }
-  if (rv == 0) {
-    rv = mtcsec_kdf(crypto, alg, dmkey, sp->keylen, l_ivu, sizeof(l_ivu) - 1,
-                    ctx, 2, iv_u2d, MTCSEC_IV_LEN);
-  }
-  return rv;
-}
-
 int mtcsec_chan_init(mtcsec_chan *ch, const mtcsec_crypto *crypto,
                      uint8_t suite, mtcsec_chan_end end, const uint8_t *dmkey,
                      uint16_t key_id, mtcsec_tstamp expiry) {

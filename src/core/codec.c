@@ -47,150 +47,132 @@ static int32_t get_i32(const uint8_t *p) {
   return u <= INT32_MAX ? (int32_t)u : -(int32_t)(~u) - 1;
 }
 
-/*
- * Walks the TLVs of one info field (section 3).  d != NULL selects the
- * MTCdInfo numbering, s != NULL the MTCsInfo one; the other info's types are
- * unknown here.  Rejects truncated framing, repeated types, unknown critical
- * types and known types with the wrong length.
- */
-static int info_walk(const uint8_t *in, size_t inlen, mtcsec_dinfo *d,
-                     mtcsec_sinfo *s) {
-  uint8_t seen[32];
-  size_t off = 0;
+/* A type an info field knows (section 3) and its length: exactly len
+ * bytes, or with list set a non-empty list of len-byte items.  A rule's
+ * index in its table is the field's presence bit (MTCSEC_DINFO_*,
+ * MTCSEC_SINFO_*). */
+typedef struct tlv_rule {
+  uint8_t type;
+  uint8_t len;
+  uint8_t list;
+} tlv_rule;
 
+#define TLV_MAX_RULES 5
+
+static const tlv_rule dinfo_rules[TLV_MAX_RULES] = {
+  {MTCSEC_TLV_BATTERY, 1, 0},
+  {MTCSEC_TLV_LOCATION, 8, 0},
+  {MTCSEC_TLV_REQ_PERMS, 1, 0},
+  {MTCSEC_TLV_SUITES, 1, 1},
+  {MTCSEC_TLV_PATH, MTCSEC_ID_LEN, 1}};
+
+static const tlv_rule sinfo_rules[3] = {{MTCSEC_TLV_LIFETIME, 4, 0},
+                                        {MTCSEC_TLV_PERMS, 1, 0},
+                                        {MTCSEC_TLV_KEY_ID, 2, 0}};
+
+/*
+ * Walks the TLVs of one info field (section 3) against that field's rules;
+ * the other field's types are unknown here.  Rejects more than 255 bytes,
+ * truncated framing, repeated types, unknown critical types and known types
+ * with the wrong length.  Returns the presence mask (bit i: the type of
+ * rules[i] was there, its value at val[i], vlen[i] bytes long) or
+ * MTCSEC_ERR_MALFORMED.
+ */
+static int tlv_walk(const uint8_t *in, size_t inlen, const tlv_rule *rules,
+                    size_t nrules, const uint8_t **val, uint8_t *vlen) {
+  uint8_t seen[32];
+  size_t off = 0, i;
+  unsigned present = 0;
+
+  if (inlen > MTCSEC_MAX_INFO_LEN) {
+    return MTCSEC_ERR_MALFORMED;
+  }
   memset(seen, 0, sizeof(seen));
   while (off < inlen) {
     uint8_t type, len;
-    const uint8_t *v;
-    int known = 1;
-
-    if (inlen - off < 2) {
+    if (inlen - off < 2 || inlen - off - 2 < in[off + 1]) {
       return MTCSEC_ERR_MALFORMED;
     }
     type = in[off];
     len = in[off + 1];
-    if (inlen - off - 2 < len) {
-      return MTCSEC_ERR_MALFORMED;
-    }
     if (seen[type >> 3] & (1u << (type & 7))) {
       return MTCSEC_ERR_MALFORMED;
     }
     seen[type >> 3] = (uint8_t)(seen[type >> 3] | (1u << (type & 7)));
-    v = in + off + 2;
-
-    if (d != NULL) {
-      switch (type) {
-      case MTCSEC_TLV_BATTERY:
-        if (len != 1) {
-          return MTCSEC_ERR_MALFORMED;
-        }
-        d->battery = v[0];
-        d->present |= MTCSEC_DINFO_BATTERY;
-        break;
-      case MTCSEC_TLV_LOCATION:
-        if (len != 8) {
-          return MTCSEC_ERR_MALFORMED;
-        }
-        d->lat = get_i32(v);
-        d->lon = get_i32(v + 4);
-        d->present |= MTCSEC_DINFO_LOCATION;
-        break;
-      case MTCSEC_TLV_REQ_PERMS:
-        if (len != 1) {
-          return MTCSEC_ERR_MALFORMED;
-        }
-        d->req_perms = v[0];
-        d->present |= MTCSEC_DINFO_REQ_PERMS;
-        break;
-      case MTCSEC_TLV_SUITES:
-        if (len < 1) {
-          return MTCSEC_ERR_MALFORMED;
-        }
-        d->suites = v;
-        d->nsuites = len;
-        d->present |= MTCSEC_DINFO_SUITES;
-        break;
-      case MTCSEC_TLV_PATH:
-        if (len < MTCSEC_ID_LEN || len % MTCSEC_ID_LEN != 0) {
-          return MTCSEC_ERR_MALFORMED;
-        }
-        d->path = v;
-        d->npath = (uint8_t)(len / MTCSEC_ID_LEN);
-        d->present |= MTCSEC_DINFO_PATH;
-        break;
-      default:
-        known = 0;
-      }
-    } else {
-      switch (type) {
-      case MTCSEC_TLV_LIFETIME:
-        if (len != 4) {
-          return MTCSEC_ERR_MALFORMED;
-        }
-        s->lifetime = mtcsec_get_u32(v);
-        s->present |= MTCSEC_SINFO_LIFETIME;
-        break;
-      case MTCSEC_TLV_PERMS:
-        if (len != 1) {
-          return MTCSEC_ERR_MALFORMED;
-        }
-        s->perms = v[0];
-        s->present |= MTCSEC_SINFO_PERMS;
-        break;
-      case MTCSEC_TLV_KEY_ID:
-        if (len != 2) {
-          return MTCSEC_ERR_MALFORMED;
-        }
-        s->key_id = mtcsec_get_u16(v);
-        s->present |= MTCSEC_SINFO_KEY_ID;
-        break;
-      default:
-        known = 0;
-      }
+    for (i = 0; i < nrules && rules[i].type != type; i++) {
     }
-    if (!known && (type & 0x80)) {
+    if (i < nrules) {
+      if (rules[i].list ? len == 0 || len % rules[i].len != 0
+                        : len != rules[i].len) {
+        return MTCSEC_ERR_MALFORMED;
+      }
+      val[i] = in + off + 2;
+      vlen[i] = len;
+      present |= 1u << i;
+    } else if (type & 0x80) {
       return MTCSEC_ERR_MALFORMED; /* unknown critical type */
     }
     off += 2u + len;
   }
-  return 0;
+  return (int)present;
 }
 
 int mtcsec_dinfo_decode(mtcsec_dinfo *out, const uint8_t *in, size_t inlen) {
-  int rv;
+  const uint8_t *v[TLV_MAX_RULES];
+  uint8_t n[TLV_MAX_RULES];
+  int present;
   if (out == NULL || (in == NULL && inlen != 0)) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
   memset(out, 0, sizeof(*out));
-  if (inlen > MTCSEC_MAX_INFO_LEN) {
-    return MTCSEC_ERR_MALFORMED;
+  present = tlv_walk(in, inlen, dinfo_rules, TLV_MAX_RULES, v, n);
+  if (present < 0) {
+    return present;
   }
-  rv = info_walk(in, inlen, out, NULL);
-  if (rv != 0) {
-    memset(out, 0, sizeof(*out));
+  out->present = (unsigned)present;
+  if (present & MTCSEC_DINFO_BATTERY) {
+    out->battery = v[0][0];
   }
-  return rv;
+  if (present & MTCSEC_DINFO_LOCATION) {
+    out->lat = get_i32(v[1]);
+    out->lon = get_i32(v[1] + 4);
+  }
+  if (present & MTCSEC_DINFO_REQ_PERMS) {
+    out->req_perms = v[2][0];
+  }
+  if (present & MTCSEC_DINFO_SUITES) {
+    out->suites = v[3];
+    out->nsuites = n[3];
+  }
+  if (present & MTCSEC_DINFO_PATH) {
+    out->path = v[4];
+    out->npath = (uint8_t)(n[4] / MTCSEC_ID_LEN);
+  }
+  return 0;
 }
 
 int mtcsec_sinfo_decode(mtcsec_sinfo *out, const uint8_t *in, size_t inlen) {
   const unsigned all =
     MTCSEC_SINFO_LIFETIME | MTCSEC_SINFO_PERMS | MTCSEC_SINFO_KEY_ID;
-  int rv;
+  const uint8_t *v[3];
+  uint8_t n[3];
+  int present;
   if (out == NULL || (in == NULL && inlen != 0)) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
   memset(out, 0, sizeof(*out));
-  if (inlen > MTCSEC_MAX_INFO_LEN) {
-    return MTCSEC_ERR_MALFORMED;
+  present = tlv_walk(in, inlen, sinfo_rules, 3, v, n);
+  if (present < 0) {
+    return present;
   }
-  rv = info_walk(in, inlen, NULL, out);
-  if (rv == 0 && (out->present & all) != all) {
-    rv = MTCSEC_ERR_MALFORMED;
+  if ((unsigned)present != all) {
+    return MTCSEC_ERR_MALFORMED; /* all three are mandatory */
   }
-  if (rv != 0) {
-    memset(out, 0, sizeof(*out));
-  }
-  return rv;
+  out->present = all;
+  out->lifetime = mtcsec_get_u32(v[0]);
+  out->perms = v[1][0];
+  out->key_id = mtcsec_get_u16(v[2]);
+  return 0;
 }
 
 static void put_tlv_hdr(uint8_t *p, uint8_t type, uint8_t len) {
@@ -200,32 +182,34 @@ static void put_tlv_hdr(uint8_t *p, uint8_t type, uint8_t len) {
 
 mtcsec_ssize mtcsec_dinfo_encode(uint8_t *dest, size_t destlen,
                                  const mtcsec_dinfo *d) {
-  size_t need = 0, off = 0;
+  const uint8_t *v[TLV_MAX_RULES];
+  size_t n[TLV_MAX_RULES], need = 0, off = 0, i;
+  uint8_t loc[8];
 
   if (d == NULL || (dest == NULL && destlen != 0)) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
-  if (d->present & MTCSEC_DINFO_BATTERY) {
-    need += 3;
-  }
-  if (d->present & MTCSEC_DINFO_LOCATION) {
-    need += 10;
-  }
-  if (d->present & MTCSEC_DINFO_REQ_PERMS) {
-    need += 3;
-  }
-  if (d->present & MTCSEC_DINFO_SUITES) {
-    if (d->nsuites == 0 || d->suites == NULL) {
-      return MTCSEC_ERR_INVALID_ARGUMENT;
+  /* The value of each field, in the order of dinfo_rules. */
+  mtcsec_put_u32(loc, (uint32_t)d->lat);
+  mtcsec_put_u32(loc + 4, (uint32_t)d->lon);
+  v[0] = &d->battery;
+  n[0] = 1;
+  v[1] = loc;
+  n[1] = sizeof(loc);
+  v[2] = &d->req_perms;
+  n[2] = 1;
+  v[3] = d->suites;
+  n[3] = d->nsuites;
+  v[4] = d->path;
+  n[4] = (size_t)d->npath * MTCSEC_ID_LEN;
+  for (i = 0; i < TLV_MAX_RULES; i++) {
+    if (d->present & (1u << i)) {
+      /* No suites or no relays cannot be encoded. */
+      if (n[i] == 0 || v[i] == NULL) {
+        return MTCSEC_ERR_INVALID_ARGUMENT;
+      }
+      need += 2u + n[i];
     }
-    need += 2u + d->nsuites;
-  }
-  if (d->present & MTCSEC_DINFO_PATH) {
-    if (d->npath == 0 || d->npath > MTCSEC_MAX_INFO_LEN / MTCSEC_ID_LEN ||
-        d->path == NULL) {
-      return MTCSEC_ERR_INVALID_ARGUMENT;
-    }
-    need += 2u + (size_t)d->npath * MTCSEC_ID_LEN;
   }
   if (need > MTCSEC_MAX_INFO_LEN) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
@@ -233,33 +217,13 @@ mtcsec_ssize mtcsec_dinfo_encode(uint8_t *dest, size_t destlen,
   if (destlen < need) {
     return MTCSEC_ERR_NOBUF;
   }
-  /* Ascending type order (section 3). */
-  if (d->present & MTCSEC_DINFO_BATTERY) {
-    put_tlv_hdr(dest + off, MTCSEC_TLV_BATTERY, 1);
-    dest[off + 2] = d->battery;
-    off += 3;
-  }
-  if (d->present & MTCSEC_DINFO_LOCATION) {
-    put_tlv_hdr(dest + off, MTCSEC_TLV_LOCATION, 8);
-    mtcsec_put_u32(dest + off + 2, (uint32_t)d->lat);
-    mtcsec_put_u32(dest + off + 6, (uint32_t)d->lon);
-    off += 10;
-  }
-  if (d->present & MTCSEC_DINFO_REQ_PERMS) {
-    put_tlv_hdr(dest + off, MTCSEC_TLV_REQ_PERMS, 1);
-    dest[off + 2] = d->req_perms;
-    off += 3;
-  }
-  if (d->present & MTCSEC_DINFO_SUITES) {
-    put_tlv_hdr(dest + off, MTCSEC_TLV_SUITES, d->nsuites);
-    memcpy(dest + off + 2, d->suites, d->nsuites);
-    off += 2u + d->nsuites;
-  }
-  if (d->present & MTCSEC_DINFO_PATH) {
-    size_t plen = (size_t)d->npath * MTCSEC_ID_LEN;
-    put_tlv_hdr(dest + off, MTCSEC_TLV_PATH, (uint8_t)plen);
-    memcpy(dest + off + 2, d->path, plen);
-    off += 2u + plen;
+  /* Ascending type order (section 3): the order of the rules. */
+  for (i = 0; i < TLV_MAX_RULES; i++) {
+    if (d->present & (1u << i)) {
+      put_tlv_hdr(dest + off, dinfo_rules[i].type, (uint8_t)n[i]);
+      memcpy(dest + off + 2, v[i], n[i]);
+      off += 2u + n[i];
+    }
   }
   return (mtcsec_ssize)off;
 }
@@ -346,17 +310,14 @@ mtcsec_ssize mtcsec_m0_append_hop(uint8_t *dest, size_t destlen,
 
 /* ------------------------------------------------------------- M1 / M4 */
 
-int mtcsec_hs_decode(mtcsec_hs *hs, uint8_t type, const uint8_t *in,
-                     size_t inlen) {
+/* The framing of an M1 or M4: header, fixed fields, info_len within
+ * bounds and, for a known suite, the exact length 35 + info_len + t.  The
+ * info's TLVs are the caller's to check.  Fills hs on success only. */
+static int hs_frame(mtcsec_hs *hs, uint8_t type, const uint8_t *in,
+                    size_t inlen) {
   const mtcsec_suite_params *sp;
   size_t signed_len;
-  int rv;
 
-  if (hs == NULL || in == NULL ||
-      (type != MTCSEC_MSG_M1 && type != MTCSEC_MSG_M4)) {
-    return MTCSEC_ERR_INVALID_ARGUMENT;
-  }
-  memset(hs, 0, sizeof(*hs));
   if (inlen < MTCSEC_HS_FIXED_LEN || in[0] != type) {
     return MTCSEC_ERR_MALFORMED;
   }
@@ -366,16 +327,6 @@ int mtcsec_hs_decode(mtcsec_hs *hs, uint8_t type, const uint8_t *in,
   }
   sp = mtcsec_suite_get(in[1]);
   if (sp != NULL && inlen != signed_len + sp->miclen) {
-    return MTCSEC_ERR_MALFORMED;
-  }
-  if (type == MTCSEC_MSG_M1) {
-    mtcsec_dinfo d;
-    rv = mtcsec_dinfo_decode(&d, in + MTCSEC_HS_FIXED_LEN, in[34]);
-  } else {
-    mtcsec_sinfo s;
-    rv = mtcsec_sinfo_decode(&s, in + MTCSEC_HS_FIXED_LEN, in[34]);
-  }
-  if (rv != 0) {
     return MTCSEC_ERR_MALFORMED;
   }
   hs->raw = in;
@@ -391,6 +342,46 @@ int mtcsec_hs_decode(mtcsec_hs *hs, uint8_t type, const uint8_t *in,
   hs->mic = in + signed_len;
   /* Unknown suite: t is 0 for the structural check (section 5). */
   hs->miclen = sp != NULL ? sp->miclen : 0;
+  return 0;
+}
+
+int mtcsec_hs_decode(mtcsec_hs *hs, uint8_t type, const uint8_t *in,
+                     size_t inlen) {
+  mtcsec_dinfo d;
+  mtcsec_sinfo s;
+  int rv;
+  if (hs == NULL || in == NULL ||
+      (type != MTCSEC_MSG_M1 && type != MTCSEC_MSG_M4)) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  rv = hs_frame(hs, type, in, inlen);
+  if (rv == 0) {
+    rv = type == MTCSEC_MSG_M1
+           ? mtcsec_dinfo_decode(&d, hs->info, hs->info_len)
+           : mtcsec_sinfo_decode(&s, hs->info, hs->info_len);
+  }
+  if (rv != 0) {
+    memset(hs, 0, sizeof(*hs));
+    return MTCSEC_ERR_MALFORMED;
+  }
+  return 0;
+}
+
+int mtcsec_m4_decode(mtcsec_hs *m4, mtcsec_sinfo *si, const uint8_t *in,
+                     size_t inlen) {
+  int rv;
+  if (m4 == NULL || si == NULL || in == NULL) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  rv = hs_frame(m4, MTCSEC_MSG_M4, in, inlen);
+  if (rv == 0) {
+    rv = mtcsec_sinfo_decode(si, m4->info, m4->info_len);
+  }
+  if (rv != 0) {
+    memset(m4, 0, sizeof(*m4));
+    memset(si, 0, sizeof(*si));
+    return MTCSEC_ERR_MALFORMED;
+  }
   return 0;
 }
 
@@ -411,11 +402,11 @@ static void hs_put(uint8_t *dest, uint8_t type, uint8_t suite,
   }
 }
 
-mtcsec_ssize mtcsec_m1_build(uint8_t *dest, size_t destlen,
-                             const mtcsec_crypto *crypto, const uint8_t *k_auth,
-                             const mtcsec_m1_fields *f) {
+mtcsec_ssize mtcsec_m1_build_encoded(uint8_t *dest, size_t destlen,
+                                     const mtcsec_crypto *crypto,
+                                     const uint8_t *k_auth,
+                                     const mtcsec_m1_fields *f) {
   const mtcsec_suite_params *sp;
-  mtcsec_dinfo d;
   mtcsec_iov iov;
   size_t signed_len;
   int rv;
@@ -426,8 +417,7 @@ mtcsec_ssize mtcsec_m1_build(uint8_t *dest, size_t destlen,
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
   sp = mtcsec_suite_get(f->suite);
-  if (sp == NULL || f->info_len > MTCSEC_MAX_INFO_LEN ||
-      mtcsec_dinfo_decode(&d, f->info, f->info_len) != 0) {
+  if (sp == NULL || f->info_len > MTCSEC_MAX_INFO_LEN) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
   signed_len = MTCSEC_HS_FIXED_LEN + f->info_len;
@@ -445,6 +435,19 @@ mtcsec_ssize mtcsec_m1_build(uint8_t *dest, size_t destlen,
     return rv;
   }
   return (mtcsec_ssize)(signed_len + sp->miclen);
+}
+
+mtcsec_ssize mtcsec_m1_build(uint8_t *dest, size_t destlen,
+                             const mtcsec_crypto *crypto, const uint8_t *k_auth,
+                             const mtcsec_m1_fields *f) {
+  mtcsec_dinfo d;
+  /* Bytes from elsewhere must be well-formed MTCdInfo.  (An info that is
+   * NULL with a length is left to the checks of the encoded variant.) */
+  if (f != NULL && (f->info != NULL || f->info_len == 0) &&
+      mtcsec_dinfo_decode(&d, f->info, f->info_len) != 0) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  return mtcsec_m1_build_encoded(dest, destlen, crypto, k_auth, f);
 }
 
 /* Computes the MIC over iov and compares it with expect in constant time. */
@@ -553,6 +556,29 @@ int mtcsec_m4_verify(const mtcsec_hs *m4, const mtcsec_crypto *crypto,
   m4_mic_iov(iov, m4->raw, m4->signed_len, mtcd_nonce, &info_len, m1_info,
              m1_info_len);
   return mic_check(crypto, sp, k_auth, iov, 4, m4->mic);
+}
+
+int mtcsec_m4_verify_tail(const mtcsec_hs *m4, const mtcsec_crypto *crypto,
+                          const uint8_t *k_auth, const uint8_t *m1_tail,
+                          size_t m1_tail_len) {
+  const mtcsec_suite_params *sp;
+  mtcsec_iov iov[2];
+  if (m4 == NULL || crypto == NULL || k_auth == NULL || m1_tail == NULL ||
+      m4->raw == NULL || m4->type != MTCSEC_MSG_M4 ||
+      m1_tail_len < MTCSEC_NONCE_LEN + 1 ||
+      m1_tail_len != MTCSEC_NONCE_LEN + 1 + (size_t)m1_tail[MTCSEC_NONCE_LEN]) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  sp = mtcsec_suite_get(m4->suite);
+  if (sp == NULL || m4->miclen != sp->miclen) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  /* The same input as m4_mic_iov() lays out, in two pieces. */
+  iov[0].base = m4->raw;
+  iov[0].len = m4->signed_len;
+  iov[1].base = m1_tail;
+  iov[1].len = m1_tail_len;
+  return mic_check(crypto, sp, k_auth, iov, 2, m4->mic);
 }
 
 /* ----------------------------------------------------- server-link frames */
@@ -737,59 +763,4 @@ int mtcsec_record_hdr_decode(mtcsec_record_hdr *h, const uint8_t *in,
   h->key_id = mtcsec_get_u16(in + 1);
   h->seq = mtcsec_get_u32(in + 3);
   return 0;
-}
-
-/* ------------------------------------------------------- key schedule */
-
-int mtcsec_derive_device_keys(const mtcsec_crypto *crypto, uint8_t suite,
-                              const uint8_t *pskey,
-                              const uint8_t mtcd_id[MTCSEC_ID_LEN],
-                              const uint8_t mtcs_id[MTCSEC_ID_LEN],
-                              uint8_t *k_auth, uint8_t *k_dm) {
-  static const char l_auth[] = "mtcsec K_auth";
-  static const char l_dm[] = "mtcsec K_dm";
-  const mtcsec_suite_params *sp = mtcsec_suite_get(suite);
-  uint8_t ctx[2 * MTCSEC_ID_LEN];
-  int rv;
-  if (sp == NULL || crypto == NULL || pskey == NULL || mtcd_id == NULL ||
-      mtcs_id == NULL || k_auth == NULL || k_dm == NULL) {
-    return MTCSEC_ERR_INVALID_ARGUMENT;
-  }
-  memcpy(ctx, mtcd_id, MTCSEC_ID_LEN);
-  memcpy(ctx + MTCSEC_ID_LEN, mtcs_id, MTCSEC_ID_LEN);
-  rv = mtcsec_kdf(crypto, (mtcsec_mac_alg)sp->mac, pskey, sp->keylen, l_auth,
-                  sizeof(l_auth) - 1, ctx, sizeof(ctx), k_auth, sp->keylen);
-  if (rv == 0) {
-    rv = mtcsec_kdf(crypto, (mtcsec_mac_alg)sp->mac, pskey, sp->keylen, l_dm,
-                    sizeof(l_dm) - 1, ctx, sizeof(ctx), k_dm, sp->keylen);
-  }
-  if (rv != 0) {
-    mtcsec_zeroize(k_auth, sp->keylen);
-    mtcsec_zeroize(k_dm, sp->keylen);
-  }
-  return rv;
-}
-
-int mtcsec_derive_dmkey(const mtcsec_crypto *crypto, uint8_t suite,
-                        const uint8_t *k_dm,
-                        const uint8_t mtcd_id[MTCSEC_ID_LEN],
-                        const uint8_t mtcs_id[MTCSEC_ID_LEN],
-                        const uint8_t mtcd_nonce[MTCSEC_NONCE_LEN],
-                        const uint8_t mtcs_nonce[MTCSEC_NONCE_LEN],
-                        const uint8_t ueid[MTCSEC_ID_LEN], uint8_t *dmkey) {
-  static const char label[] = "mtcsec DMKey";
-  const mtcsec_suite_params *sp = mtcsec_suite_get(suite);
-  uint8_t ctx[5 * MTCSEC_ID_LEN];
-  if (sp == NULL || crypto == NULL || k_dm == NULL || mtcd_id == NULL ||
-      mtcs_id == NULL || mtcd_nonce == NULL || mtcs_nonce == NULL ||
-      ueid == NULL || dmkey == NULL) {
-    return MTCSEC_ERR_INVALID_ARGUMENT;
-  }
-  memcpy(ctx, mtcd_id, 8);
-  memcpy(ctx + 8, mtcs_id, 8);
-  memcpy(ctx + 16, mtcd_nonce, 8);
-  memcpy(ctx + 24, mtcs_nonce, 8);
-  memcpy(ctx + 32, ueid, 8);
-  return mtcsec_kdf(crypto, (mtcsec_mac_alg)sp->mac, k_dm, sp->keylen, label,
-                    sizeof(label) - 1, ctx, sizeof(ctx), dmkey, sp->keylen);
 }

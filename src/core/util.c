@@ -95,29 +95,29 @@ const mtcsec_suite_params *mtcsec_suite_get(uint8_t id) {
 int mtcsec_ct_memcmp(const void *a, const void *b, size_t n) {
   const uint8_t *pa = (const uint8_t *)a;
   const uint8_t *pb = (const uint8_t *)b;
-  uint64_t wa, wb, acc = 0;
-  size_t i = 0;
-  /* Eight bytes at a time, then bytes; every byte is read whatever the
-   * data, and only the OR of the differences comes out. */
-  for (; n - i >= 8; i += 8) {
-    memcpy(&wa, pa + i, 8);
-    memcpy(&wb, pb + i, 8);
-    acc |= wa ^ wb;
+  size_t wa, wb, acc = 0, i;
+  /* A machine word at a time (8 bytes on a 64-bit host, 4 on a Cortex-M),
+   * then single bytes; every byte is read whatever the data, and only the
+   * OR of the differences comes out.  The rotation makes each step depend
+   * on the one before, which keeps compilers from vectorising the loop:
+   * for the usual 8-32 bytes the vector set-up costs more than the
+   * compare. */
+  for (i = 0; n - i >= sizeof(size_t); i += sizeof(size_t)) {
+    memcpy(&wa, pa + i, sizeof(size_t));
+    memcpy(&wb, pb + i, sizeof(size_t));
+    acc = (acc << 1 | acc >> (8 * sizeof(size_t) - 1)) | (wa ^ wb);
   }
   for (; i < n; i++) {
-    acc |= (uint64_t)(pa[i] ^ pb[i]);
+    acc |= (size_t)(pa[i] ^ pb[i]);
   }
-  /* Fold to one bit without a data-dependent branch; the volatile read
-   * keeps the compiler from reasoning about acc on the way. */
+  /* To 0 or 1 without a data-dependent branch: acc | -acc has its top bit
+   * set exactly when acc != 0.  The volatile read keeps the compiler from
+   * reasoning about acc on the way. */
   {
-    volatile uint64_t v = acc;
+    volatile size_t v = acc;
     acc = v;
   }
-  acc |= acc >> 32;
-  acc |= acc >> 16;
-  acc |= acc >> 8;
-  acc &= 0xff;
-  return (int)((acc + 0xffu) >> 8);
+  return (int)((acc | (0 - acc)) >> (8 * sizeof(size_t) - 1));
 }
 
 void mtcsec_zeroize(void *p, size_t n) {
@@ -178,33 +178,29 @@ void mtcsec_window_init(mtcsec_window *w) {
 }
 
 int mtcsec_window_check(const mtcsec_window *w, uint64_t n) {
-  uint64_t diff;
+  uint64_t diff = w->top - n;
   if (w->bitmap == 0 || n > w->top) {
     return 0;
   }
-  diff = w->top - n;
-  if (diff >= MTCSEC_WINDOW_SIZE) {
-    return MTCSEC_ERR_REPLAY;
-  }
-  return (w->bitmap >> diff) & 1u ? MTCSEC_ERR_REPLAY : 0;
+  return diff >= MTCSEC_WINDOW_SIZE || ((w->bitmap >> diff) & 1u)
+           ? MTCSEC_ERR_REPLAY
+           : 0;
 }
 
 void mtcsec_window_update(mtcsec_window *w, uint64_t n) {
-  uint64_t shift;
-  if (w->bitmap == 0) {
-    w->top = n;
-    w->bitmap = 1;
+  uint64_t d;
+  if (w->bitmap != 0 && n <= w->top) {
+    /* At or below the top: mark it if it is still inside the window. */
+    d = w->top - n;
+    if (d < MTCSEC_WINDOW_SIZE) {
+      w->bitmap |= (uint64_t)1 << d;
+    }
     return;
   }
-  if (n > w->top) {
-    shift = n - w->top;
-    w->bitmap = shift >= MTCSEC_WINDOW_SIZE ? 1 : (w->bitmap << shift) | 1u;
-    w->top = n;
-    return;
-  }
-  if (w->top - n < MTCSEC_WINDOW_SIZE) {
-    w->bitmap |= (uint64_t)1 << (w->top - n);
-  }
+  /* A new top (or the first number): slide the window up by d. */
+  d = w->bitmap == 0 ? MTCSEC_WINDOW_SIZE : n - w->top;
+  w->bitmap = (d >= MTCSEC_WINDOW_SIZE ? 0 : w->bitmap << d) | 1u;
+  w->top = n;
 }
 
 void mtcsec_logf(mtcsec_log_fn fn, void *user_data, int level, const char *fmt,

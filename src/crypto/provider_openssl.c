@@ -11,16 +11,20 @@
  * Contexts keep the key schedule of the last call until the next call or
  * mtcsec_crypto_openssl_del(), which frees (and so cleanses) them.
  *
- * Two hot-path economies, both measured (docs/BENCHMARKS.md):
+ * Hot-path economies, each measured (docs/BENCHMARKS.md):
  *  - each algorithm has OSSL_MAC_WAYS contexts, each remembering the key it
  *    holds; a call with a key one of them holds (compared in constant time)
  *    restarts that context with EVP_MAC_init(ctx, NULL, 0, NULL), which
  *    keeps the key schedule and CMAC subkeys, instead of re-keying; a new
  *    key takes the least recently used context.  A device keeps K_auth and
  *    K_dm keyed for its whole life and keys only DMKey per establishment;
- *    the server MACs twice under K_auth per handshake.  Which context hit
- *    is visible in timing, but that tells only whether a key equals one the
- *    caller used recently;
+ *    the server MACs twice under K_auth per handshake.  The context last
+ *    used with a key at the same address is compared first, so a hit
+ *    usually costs one comparison.  Which context hit is visible in
+ *    timing, but that tells only whether a key equals one the caller used
+ *    recently;
+ *  - a full-length MAC is finalised straight into the caller's buffer;
+ *    only truncated ones go through a stack copy that is then wiped;
  *  - small random requests are served from a 256-byte buffer refilled with
  *    RAND_bytes(); served bytes are wiped from the buffer.  A provider must
  *    therefore not be shared across fork(): create a new one in the child.
@@ -39,12 +43,21 @@
 /* A MAC context and the key it currently holds. */
 typedef struct ossl_mac_slot {
   EVP_MAC_CTX *ctx;
-  uint64_t used; /* last use, for LRU */
+  /* The address of the caller's key on the last call, as an integer: only
+   * a hint of which context to compare first. */
+  uintptr_t hint;
   size_t keylen; /* 0: not keyed yet */
   uint8_t key[MTCSEC_MAX_KEY_LEN];
 } ossl_mac_slot;
 
 #define OSSL_MAC_WAYS 3
+
+/* The contexts of one algorithm and key length, with their order of use. */
+typedef struct ossl_mac_group {
+  ossl_mac_slot slot[OSSL_MAC_WAYS];
+  uint8_t order[OSSL_MAC_WAYS]; /* slot indices, most recently used first */
+} ossl_mac_group;
+
 #define OSSL_RAND_BUF 256
 #define OSSL_RAND_SMALL 64
 
@@ -58,11 +71,10 @@ typedef struct ossl_provider {
   EVP_CIPHER *ctr128_alg;
   EVP_CIPHER *ctr256_alg;
   /* AES-CMAC with the cipher parameter set once. */
-  ossl_mac_slot cmac128[OSSL_MAC_WAYS];
-  ossl_mac_slot cmac256[OSSL_MAC_WAYS];
+  ossl_mac_group cmac128;
+  ossl_mac_group cmac256;
   /* HMAC with the digest parameter set once. */
-  ossl_mac_slot hmac_sha256[OSSL_MAC_WAYS];
-  uint64_t mac_tick; /* LRU clock of the MAC contexts */
+  ossl_mac_group hmac_sha256;
   EVP_CIPHER_CTX *ccm128;
   EVP_CIPHER_CTX *ccm256;
   EVP_CIPHER_CTX *ecb128;
@@ -77,45 +89,64 @@ typedef struct ossl_provider {
 /* EVP lengths are int: larger inputs are fed in pieces of this size. */
 #define OSSL_CHUNK ((size_t)1 << 30)
 
-static ossl_mac_slot *ossl_mac_ctx(ossl_provider *p, mtcsec_mac_alg alg,
-                                   size_t keylen, size_t *maclen) {
+static ossl_mac_group *ossl_mac_ctx(ossl_provider *p, mtcsec_mac_alg alg,
+                                    size_t keylen, size_t *maclen) {
   switch (alg) {
   case MTCSEC_MAC_AES_CMAC:
     *maclen = MTCSEC_CMAC_LEN;
     if (keylen == 16) {
-      return p->cmac128;
+      return &p->cmac128;
     }
     if (keylen == 32) {
-      return p->cmac256;
+      return &p->cmac256;
     }
     return NULL;
   case MTCSEC_MAC_HMAC_SHA256:
     *maclen = MTCSEC_HMAC_SHA256_LEN;
-    return keylen > 0 ? p->hmac_sha256 : NULL;
+    return keylen > 0 ? &p->hmac_sha256 : NULL;
   default:
     return NULL;
   }
 }
 
+static int ossl_mac_holds(const ossl_mac_slot *s, const uint8_t *key,
+                          size_t keylen) {
+  return s->keylen == keylen && mtcsec_ct_memcmp(s->key, key, keylen) == 0;
+}
+
 /* The context of group g that holds key (*hit = 1), else the least
- * recently used one (*hit = 0). */
-static ossl_mac_slot *ossl_mac_pick(ossl_provider *p, ossl_mac_slot *g,
-                                    const uint8_t *key, size_t keylen,
-                                    int *hit) {
-  size_t i, victim = 0;
-  for (i = 0; i < OSSL_MAC_WAYS; i++) {
-    if (g[i].keylen == keylen && mtcsec_ct_memcmp(g[i].key, key, keylen) == 0) {
-      g[i].used = ++p->mac_tick;
-      *hit = 1;
-      return &g[i];
-    }
-    if (g[i].used < g[victim].used) {
-      victim = i;
+ * recently used one (*hit = 0); either becomes the most recently used.
+ * The context last used with a key at the same address is compared first
+ * (callers keep long-lived keys in one place: a device's K_auth and K_dm,
+ * a DMKey while its four channel values are derived), then the others
+ * from the most recently used: a hit usually costs one comparison. */
+static ossl_mac_slot *ossl_mac_pick(ossl_mac_group *g, const uint8_t *key,
+                                    size_t keylen, int *hit) {
+  size_t k, tried = OSSL_MAC_WAYS, found = OSSL_MAC_WAYS;
+  uint8_t idx;
+  for (k = 0; k < OSSL_MAC_WAYS; k++) {
+    if (g->slot[g->order[k]].hint == (uintptr_t)key) {
+      tried = k;
+      if (ossl_mac_holds(&g->slot[g->order[k]], key, keylen)) {
+        found = k;
+      }
+      break;
     }
   }
-  g[victim].used = ++p->mac_tick;
-  *hit = 0;
-  return &g[victim];
+  for (k = 0; found == OSSL_MAC_WAYS && k < OSSL_MAC_WAYS; k++) {
+    if (k != tried && ossl_mac_holds(&g->slot[g->order[k]], key, keylen)) {
+      found = k;
+    }
+  }
+  *hit = found < OSSL_MAC_WAYS;
+  k = *hit ? found : OSSL_MAC_WAYS - 1; /* else the least recently used */
+  idx = g->order[k];
+  for (; k > 0; k--) {
+    g->order[k] = g->order[k - 1];
+  }
+  g->order[0] = idx;
+  g->slot[idx].hint = (uintptr_t)key;
+  return &g->slot[idx];
 }
 
 static int ossl_mac(void *ctx, mtcsec_mac_alg alg, const uint8_t *key,
@@ -124,7 +155,8 @@ static int ossl_mac(void *ctx, mtcsec_mac_alg alg, const uint8_t *key,
   ossl_provider *p = ctx;
   uint8_t full[EVP_MAX_MD_SIZE];
   size_t maclen = 0, finlen = 0, i;
-  ossl_mac_slot *group, *slot;
+  ossl_mac_group *group;
+  ossl_mac_slot *slot;
   EVP_MAC_CTX *mctx;
   int hit, rv = MTCSEC_ERR_INVALID_ARGUMENT;
 
@@ -133,7 +165,7 @@ static int ossl_mac(void *ctx, mtcsec_mac_alg alg, const uint8_t *key,
       outlen > maclen || (iov == NULL && iovcnt != 0)) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
-  slot = ossl_mac_pick(p, group, key, keylen, &hit);
+  slot = ossl_mac_pick(group, key, keylen, &hit);
   mctx = slot->ctx;
 
   rv = MTCSEC_ERR_CRYPTO;
@@ -165,11 +197,25 @@ static int ossl_mac(void *ctx, mtcsec_mac_alg alg, const uint8_t *key,
       goto cleanup;
     }
   }
-  if (EVP_MAC_final(mctx, full, &finlen, sizeof(full)) != 1 ||
-      finlen != maclen) {
-    goto cleanup;
+  if (outlen == maclen) {
+    /* The whole MAC: straight into out, no copy to wipe. */
+    if (EVP_MAC_final(mctx, out, &finlen, outlen) != 1 || finlen != maclen) {
+      mtcsec_zeroize(out, outlen);
+      goto cleanup;
+    }
+  } else {
+    rv =
+      EVP_MAC_final(mctx, full, &finlen, sizeof(full)) == 1 && finlen == maclen
+        ? 0
+        : MTCSEC_ERR_CRYPTO;
+    if (rv == 0) {
+      memcpy(out, full, outlen);
+    }
+    mtcsec_zeroize(full, maclen); /* only maclen bytes were ever written */
+    if (rv != 0) {
+      goto cleanup;
+    }
   }
-  memcpy(out, full, outlen);
   rv = 0;
 
 cleanup:
@@ -178,7 +224,6 @@ cleanup:
     mtcsec_zeroize(slot->key, sizeof(slot->key));
     slot->keylen = 0;
   }
-  mtcsec_zeroize(full, maclen); /* only maclen bytes were ever written */
   return rv;
 }
 
@@ -389,9 +434,9 @@ static void ossl_free(ossl_provider *p) {
     return;
   }
   for (i = 0; i < OSSL_MAC_WAYS; i++) {
-    EVP_MAC_CTX_free(p->cmac128[i].ctx);
-    EVP_MAC_CTX_free(p->cmac256[i].ctx);
-    EVP_MAC_CTX_free(p->hmac_sha256[i].ctx);
+    EVP_MAC_CTX_free(p->cmac128.slot[i].ctx);
+    EVP_MAC_CTX_free(p->cmac256.slot[i].ctx);
+    EVP_MAC_CTX_free(p->hmac_sha256.slot[i].ctx);
   }
   EVP_CIPHER_CTX_free(p->ccm128);
   EVP_CIPHER_CTX_free(p->ccm256);
@@ -473,14 +518,16 @@ int mtcsec_crypto_openssl_new(mtcsec_crypto *crypto) {
 
   p->rand_pos = OSSL_RAND_BUF;
   for (i = 0; i < OSSL_MAC_WAYS; i++) {
-    p->cmac128[i].ctx =
+    p->cmac128.order[i] = p->cmac256.order[i] = p->hmac_sha256.order[i] =
+      (uint8_t)i;
+    p->cmac128.slot[i].ctx =
       ossl_mac_new(p->cmac, OSSL_MAC_PARAM_CIPHER, "AES-128-CBC");
-    p->cmac256[i].ctx =
+    p->cmac256.slot[i].ctx =
       ossl_mac_new(p->cmac, OSSL_MAC_PARAM_CIPHER, "AES-256-CBC");
-    p->hmac_sha256[i].ctx =
+    p->hmac_sha256.slot[i].ctx =
       ossl_mac_new(p->hmac, OSSL_MAC_PARAM_DIGEST, "SHA256");
-    if (p->cmac128[i].ctx == NULL || p->cmac256[i].ctx == NULL ||
-        p->hmac_sha256[i].ctx == NULL) {
+    if (p->cmac128.slot[i].ctx == NULL || p->cmac256.slot[i].ctx == NULL ||
+        p->hmac_sha256.slot[i].ctx == NULL) {
       goto cleanup;
     }
   }

@@ -15,6 +15,11 @@
 
 enum { PEND_FREE = 0, PEND_SEND = 1, PEND_WAIT = 2 };
 
+/* The parts of mtcsec_dev_pending.m1_tail. */
+#define PEND_NONCE(p) ((p)->m1_tail)
+#define PEND_INFO_LEN(p) ((p)->m1_tail[MTCSEC_NONCE_LEN])
+#define PEND_INFO(p) ((p)->m1_tail + MTCSEC_NONCE_LEN + 1)
+
 void mtcsec_dev_config_default(mtcsec_dev_config *cfg) {
   if (cfg == NULL) {
     return;
@@ -39,6 +44,24 @@ static void dev_emit(mtcsec_dev *d, mtcsec_dev_event_type type,
   ev.perms = perms;
   ev.lifetime = lifetime;
   d->cb->on_event(d->user_data, &ev);
+}
+
+/* now + ms, saturated at MTCSEC_TSTAMP_NEVER. */
+static mtcsec_tstamp dev_later(mtcsec_tstamp now, uint64_t ms) {
+  return now > MTCSEC_TSTAMP_NEVER - ms ? MTCSEC_TSTAMP_NEVER : now + ms;
+}
+
+/* A 64-bit interval from the configuration as the 32 bits the context
+ * keeps, capped. */
+static uint32_t dev_ms32(mtcsec_tstamp ms) {
+  return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+}
+
+/* Whether MTCsID and MTCdID of a message from the server are ours. */
+static int dev_ids_ours(const mtcsec_dev *d, const uint8_t *mtcs_id,
+                        const uint8_t *mtcd_id) {
+  return memcmp(mtcs_id, d->mtcs_id, MTCSEC_ID_LEN) == 0 &&
+         memcmp(mtcd_id, d->mtcd_id, MTCSEC_ID_LEN) == 0;
 }
 
 int mtcsec_dev_init(mtcsec_dev *d, const mtcsec_dev_config *cfg,
@@ -69,10 +92,8 @@ int mtcsec_dev_init(mtcsec_dev *d, const mtcsec_dev_config *cfg,
   d->user_data = user_data;
   d->log = cfg->log;
   d->next_nonce = cfg->next_nonce;
-  d->m0_interval =
-    cfg->m0_interval > UINT32_MAX ? UINT32_MAX : (uint32_t)cfg->m0_interval;
-  d->retx_timeout =
-    cfg->retx_timeout > UINT32_MAX ? UINT32_MAX : (uint32_t)cfg->retx_timeout;
+  d->m0_interval = dev_ms32(cfg->m0_interval);
+  d->retx_timeout = dev_ms32(cfg->retx_timeout);
   d->sessions = cfg->sessions;
   d->nsessions = (uint8_t)cfg->nsessions;
   memset(d->sessions, 0, cfg->nsessions * sizeof(*d->sessions));
@@ -119,20 +140,19 @@ uint64_t mtcsec_dev_next_nonce(const mtcsec_dev *d) {
 /*
  * Opens an exchange: picks a slot, applies the rate limit, writes MTCdInfo,
  * spends a nonce (persisted through the callback first).  Nothing changes
- * unless everything succeeds.
+ * unless everything succeeds.  m0 is NULL for mtcsec_dev_start(): no
+ * REQ_PERMS, no PATH.
  */
-static int dev_begin(mtcsec_dev *d, const uint8_t *ueid, uint64_t peer,
-                     int has_req, uint8_t req_perms, const uint8_t *hops,
-                     uint8_t nhops, mtcsec_tstamp now) {
+static int dev_begin(mtcsec_dev *d, const mtcsec_m0 *m0, const uint8_t *ueid,
+                     uint64_t peer, mtcsec_tstamp now) {
   mtcsec_dev_pending *p = NULL;
   mtcsec_dinfo info;
-  uint8_t buf[MTCSEC_DEV_MAX_INFO];
   mtcsec_ssize n;
   size_t i;
 
   for (i = 0; i < MTCSEC_DEV_MAX_PENDING; i++) {
     if (d->pending[i].state == PEND_FREE) {
-      p = &d->pending[i];
+      p = &d->pending[i]; /* a free slot is all zeros */
       break;
     }
   }
@@ -145,31 +165,30 @@ static int dev_begin(mtcsec_dev *d, const uint8_t *ueid, uint64_t peer,
   if (d->next_nonce == UINT64_MAX) {
     return MTCSEC_ERR_EXHAUSTED;
   }
-  if (nhops > MTCSEC_MAX_INFO_LEN / MTCSEC_ID_LEN) {
-    return MTCSEC_ERR_UNSUPPORTED;
-  }
 
   memset(&info, 0, sizeof(info));
   info.present = d->status_present;
   info.battery = d->battery;
   info.lat = d->lat;
   info.lon = d->lon;
-  if (has_req) {
+  if (m0 != NULL) {
     /* Always echoed, even 0: asking for nothing grants nothing. */
     info.present |= MTCSEC_DINFO_REQ_PERMS;
-    info.req_perms = req_perms;
+    info.req_perms = m0->req_perms;
+    if (m0->nhops != 0) {
+      info.present |= MTCSEC_DINFO_PATH;
+      info.path = m0->hops;
+      info.npath = m0->nhops;
+    }
   }
   if (d->send_suites) {
     info.present |= MTCSEC_DINFO_SUITES;
     info.suites = &d->suite;
     info.nsuites = 1;
   }
-  if (nhops != 0) {
-    info.present |= MTCSEC_DINFO_PATH;
-    info.path = hops;
-    info.npath = nhops;
-  }
-  n = mtcsec_dinfo_encode(buf, sizeof(buf), &info);
+  /* Straight into the slot (the encoder writes nothing when it fails; the
+   * slot is wiped again if the callback does). */
+  n = mtcsec_dinfo_encode(PEND_INFO(p), MTCSEC_DEV_MAX_INFO, &info);
   if (n < 0) {
     /* More relays than this build keeps room for. */
     return MTCSEC_ERR_UNSUPPORTED;
@@ -178,13 +197,12 @@ static int dev_begin(mtcsec_dev *d, const uint8_t *ueid, uint64_t peer,
   if (d->cb->persist_nonce(d->user_data, d->next_nonce + 1) != 0) {
     MTCSEC_LOG(d->log, d->user_data, MTCSEC_LOG_ERROR,
                "event=persist_nonce_failed");
+    mtcsec_zeroize(p, sizeof(*p));
     return MTCSEC_ERR_CALLBACK;
   }
-  memset(p, 0, sizeof(*p));
   memcpy(p->ueid, ueid, MTCSEC_ID_LEN);
-  mtcsec_put_u64(p->nonce, d->next_nonce);
-  memcpy(p->info, buf, (size_t)n);
-  p->info_len = (uint8_t)n;
+  mtcsec_put_u64(PEND_NONCE(p), d->next_nonce);
+  PEND_INFO_LEN(p) = (uint8_t)n;
   p->peer = peer;
   p->timeout = d->retx_timeout;
   p->state = PEND_SEND;
@@ -193,7 +211,8 @@ static int dev_begin(mtcsec_dev *d, const uint8_t *ueid, uint64_t peer,
   d->have_last_m1 = 1;
   MTCSEC_LOG(d->log, d->user_data, MTCSEC_LOG_DEBUG,
              "event=m1_ready nonce=%llu hops=%u",
-             (unsigned long long)(d->next_nonce - 1), (unsigned)nhops);
+             (unsigned long long)(d->next_nonce - 1),
+             m0 != NULL ? (unsigned)m0->nhops : 0u);
   return 0;
 }
 
@@ -202,27 +221,31 @@ int mtcsec_dev_start(mtcsec_dev *d, const uint8_t ueid[MTCSEC_ID_LEN],
   if (d == NULL || ueid == NULL) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
-  return dev_begin(d, ueid, peer, 0, 0, NULL, 0, now);
+  return dev_begin(d, NULL, ueid, peer, now);
 }
 
-static mtcsec_dev_session *dev_session(mtcsec_dev *d, uint16_t key_id) {
+/* The index of the live session with key_id, or nsessions. */
+static size_t dev_session_index(const mtcsec_dev *d, uint16_t key_id) {
   size_t i;
   for (i = 0; i < d->nsessions; i++) {
     if (d->sessions[i].in_use && d->sessions[i].chan.key_id == key_id) {
-      return &d->sessions[i];
+      break;
     }
   }
-  return NULL;
+  return i;
+}
+
+static mtcsec_dev_session *dev_session(mtcsec_dev *d, uint16_t key_id) {
+  size_t i = dev_session_index(d, key_id);
+  return i < d->nsessions ? &d->sessions[i] : NULL;
 }
 
 /* Index of the slot for a new DMKey: same key id, else free, else the
  * one that expires first. */
 static size_t dev_session_slot(const mtcsec_dev *d, uint16_t key_id) {
-  size_t i, best = 0;
-  for (i = 0; i < d->nsessions; i++) {
-    if (d->sessions[i].in_use && d->sessions[i].chan.key_id == key_id) {
-      return i;
-    }
+  size_t i = dev_session_index(d, key_id), best = 0;
+  if (i < d->nsessions) {
+    return i;
   }
   for (i = 0; i < d->nsessions; i++) {
     if (!d->sessions[i].in_use) {
@@ -235,9 +258,19 @@ static size_t dev_session_slot(const mtcsec_dev *d, uint16_t key_id) {
   return best;
 }
 
+/* Erases a session, its channel keys included. */
 static void dev_session_erase(mtcsec_dev_session *s) {
-  mtcsec_chan_deinit(&s->chan);
   mtcsec_zeroize(s, sizeof(*s));
+}
+
+/* A session's lifetime is over (a timer, or a channel call said so): erase
+ * it and tell the application. */
+static void dev_session_expired(mtcsec_dev *d, mtcsec_dev_session *s) {
+  uint8_t ueid[MTCSEC_ID_LEN];
+  uint16_t key_id = s->chan.key_id;
+  memcpy(ueid, s->ueid, MTCSEC_ID_LEN);
+  dev_session_erase(s);
+  dev_emit(d, MTCSEC_DEV_EV_EXPIRED, ueid, key_id, 0, 0);
 }
 
 static int dev_handle_m4(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
@@ -253,7 +286,7 @@ static int dev_handle_m4(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
   size_t i;
   int rv;
 
-  rv = mtcsec_hs_decode(&m4, MTCSEC_MSG_M4, pkt, pktlen);
+  rv = mtcsec_m4_decode(&m4, &si, pkt, pktlen);
   if (rv != 0) {
     return rv;
   }
@@ -263,9 +296,7 @@ static int dev_handle_m4(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
     mtcsec_dev_pending *c = &d->pending[i];
     int released =
       c->state == PEND_WAIT || (c->state == PEND_SEND && c->retries > 0);
-    if (released && m4.suite == d->suite &&
-        memcmp(m4.id_a, d->mtcs_id, MTCSEC_ID_LEN) == 0 &&
-        memcmp(m4.id_b, d->mtcd_id, MTCSEC_ID_LEN) == 0 &&
+    if (released && m4.suite == d->suite && dev_ids_ours(d, m4.id_a, m4.id_b) &&
         memcmp(m4.ueid, c->ueid, MTCSEC_ID_LEN) == 0) {
       p = c;
       break;
@@ -274,26 +305,20 @@ static int dev_handle_m4(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
   if (p == NULL) {
     return MTCSEC_ERR_UNEXPECTED;
   }
-  rv =
-    mtcsec_m4_verify(&m4, d->crypto, d->k_auth, p->nonce, p->info, p->info_len);
+  rv = mtcsec_m4_verify_tail(&m4, d->crypto, d->k_auth, p->m1_tail,
+                             MTCSEC_NONCE_LEN + 1 + (size_t)PEND_INFO_LEN(p));
   if (rv != 0) {
     MTCSEC_LOG(d->log, d->user_data, MTCSEC_LOG_WARN,
                "event=m4_rejected err=%s", mtcsec_errname(rv));
     return rv;
   }
-  rv = mtcsec_sinfo_decode(&si, m4.info, m4.info_len);
-  if (rv != 0) {
-    return rv; /* cannot happen: hs_decode checked it */
-  }
   rv = mtcsec_derive_dmkey(d->crypto, d->suite, d->k_dm, d->mtcd_id, d->mtcs_id,
-                           p->nonce, m4.nonce, p->ueid, dmkey);
+                           PEND_NONCE(p), m4.nonce, p->ueid, dmkey);
   if (rv != 0) {
     goto cleanup;
   }
   /* Counted from the acceptance of M4 (section 3, LIFETIME). */
-  expiry = (uint64_t)si.lifetime * 1000u;
-  expiry =
-    now > MTCSEC_TSTAMP_NEVER - expiry ? MTCSEC_TSTAMP_NEVER : now + expiry;
+  expiry = dev_later(now, (uint64_t)si.lifetime * 1000u);
   /* Into a temporary first: a provider failure leaves every session and
    * the pending exchange as they were. */
   rv = mtcsec_chan_init(&chan, d->crypto, d->suite, MTCSEC_CHAN_DEVICE, dmkey,
@@ -307,7 +332,7 @@ static int dev_handle_m4(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
   s->in_use = 1;
   s->perms = si.perms;
   memcpy(s->ueid, p->ueid, MTCSEC_ID_LEN);
-  memcpy(s->mtcd_nonce, p->nonce, MTCSEC_NONCE_LEN);
+  memcpy(s->mtcd_nonce, PEND_NONCE(p), MTCSEC_NONCE_LEN);
   memcpy(ueid, p->ueid, MTCSEC_ID_LEN);
   mtcsec_zeroize(p, sizeof(*p));
   MTCSEC_LOG(d->log, d->user_data, MTCSEC_LOG_INFO,
@@ -333,8 +358,7 @@ static int dev_handle_revoke(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen) {
   if (rv != 0) {
     return rv;
   }
-  if (memcmp(r.mtcs_id, d->mtcs_id, MTCSEC_ID_LEN) != 0 ||
-      memcmp(r.mtcd_id, d->mtcd_id, MTCSEC_ID_LEN) != 0) {
+  if (!dev_ids_ours(d, r.mtcs_id, r.mtcd_id)) {
     return MTCSEC_ERR_MISMATCH;
   }
   rv = mtcsec_revoke_verify(&r, pkt, pktlen, d->crypto, d->suite, d->k_auth);
@@ -369,7 +393,7 @@ int mtcsec_dev_read(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
     if (rv != 0) {
       return rv;
     }
-    return dev_begin(d, m0.ueid, peer, 1, m0.req_perms, m0.hops, m0.nhops, now);
+    return dev_begin(d, &m0, m0.ueid, peer, now);
   case MTCSEC_MSG_M4:
     return dev_handle_m4(d, pkt, pktlen, now);
   case MTCSEC_MSG_REVOKE:
@@ -392,8 +416,7 @@ static mtcsec_tstamp dev_deadline(mtcsec_dev *d, mtcsec_tstamp now,
     permille = 800u + (uint32_t)((r[0] << 8) | r[1]) % 401u;
   }
   t = timeout > DEV_MAX_BACKOFF ? DEV_MAX_BACKOFF : (uint32_t)timeout;
-  t = t * permille / 1000u;
-  return now > MTCSEC_TSTAMP_NEVER - t ? MTCSEC_TSTAMP_NEVER : now + t;
+  return dev_later(now, t * permille / 1000u);
 }
 
 mtcsec_ssize mtcsec_dev_write(mtcsec_dev *d, uint8_t *dest, size_t destlen,
@@ -414,11 +437,11 @@ mtcsec_ssize mtcsec_dev_write(mtcsec_dev *d, uint8_t *dest, size_t destlen,
     f.suite = d->suite;
     f.mtcd_id = d->mtcd_id;
     f.mtcs_id = d->mtcs_id;
-    f.nonce = p->nonce;
+    f.nonce = PEND_NONCE(p);
     f.ueid = p->ueid;
-    f.info = p->info;
-    f.info_len = p->info_len;
-    n = mtcsec_m1_build(dest, destlen, d->crypto, d->k_auth, &f);
+    f.info = PEND_INFO(p);
+    f.info_len = PEND_INFO_LEN(p);
+    n = mtcsec_m1_build_encoded(dest, destlen, d->crypto, d->k_auth, &f);
     if (n < 0) {
       return n;
     }
@@ -475,23 +498,10 @@ int mtcsec_dev_handle_expiry(mtcsec_dev *d, mtcsec_tstamp now) {
   for (i = 0; i < d->nsessions; i++) {
     mtcsec_dev_session *s = &d->sessions[i];
     if (s->in_use && now >= s->chan.expiry) {
-      uint8_t ueid[MTCSEC_ID_LEN];
-      uint16_t key_id = s->chan.key_id;
-      memcpy(ueid, s->ueid, MTCSEC_ID_LEN);
-      dev_session_erase(s);
-      dev_emit(d, MTCSEC_DEV_EV_EXPIRED, ueid, key_id, 0, 0);
+      dev_session_expired(d, s);
     }
   }
   return 0;
-}
-
-/* A channel call said the lifetime is over: drop the session too. */
-static void dev_session_expired(mtcsec_dev *d, mtcsec_dev_session *s) {
-  uint8_t ueid[MTCSEC_ID_LEN];
-  uint16_t key_id = s->chan.key_id;
-  memcpy(ueid, s->ueid, MTCSEC_ID_LEN);
-  dev_session_erase(s);
-  dev_emit(d, MTCSEC_DEV_EV_EXPIRED, ueid, key_id, 0, 0);
 }
 
 mtcsec_ssize mtcsec_dev_open(mtcsec_dev *d, uint8_t *dest, size_t destlen,
@@ -547,19 +557,18 @@ mtcsec_ssize mtcsec_dev_seal(mtcsec_dev *d, uint16_t key_id, uint8_t *dest,
 
 int mtcsec_dev_authorize(const mtcsec_dev *d, uint16_t key_id, uint8_t required,
                          mtcsec_tstamp now) {
+  const mtcsec_dev_session *s;
   size_t i;
   if (d == NULL) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
-  for (i = 0; i < d->nsessions; i++) {
-    const mtcsec_dev_session *s = &d->sessions[i];
-    if (!s->in_use || s->chan.key_id != key_id) {
-      continue;
-    }
-    if (now >= s->chan.expiry) {
-      return MTCSEC_ERR_EXPIRED;
-    }
-    return (s->perms & required) == required ? 0 : MTCSEC_ERR_FORBIDDEN;
+  i = dev_session_index(d, key_id);
+  if (i == d->nsessions) {
+    return MTCSEC_ERR_NOT_FOUND;
   }
-  return MTCSEC_ERR_NOT_FOUND;
+  s = &d->sessions[i];
+  if (now >= s->chan.expiry) {
+    return MTCSEC_ERR_EXPIRED;
+  }
+  return (s->perms & required) == required ? 0 : MTCSEC_ERR_FORBIDDEN;
 }
