@@ -141,6 +141,95 @@ run ue get $DEV1 led --device-addr "$DEV1_ADDR"
 section "8. What the server issued (read from its database)"
 run sessions
 
+section "9. Cellular mode: attach, RAND in PCO, K_UP, AES-CCM payloads without a handshake"
+# docs/CELLULAR-SYSTEM.md: the home proxy (mtchpd), a GGSN, an SGSN and an
+# MS with a USIM, against a fresh mtcsd with its cellular service.  Every
+# listener takes a port chosen by the system, read back from its log.
+MTCHPD_BIN=$BABS/apps/mtchpd
+[ -x "$MTCHPD_BIN" ] ||
+  { echo "demo: $MTCHPD_BIN was not built (see $B/build.log)" >&2; exit 1; }
+IMSI=001010000000021
+GGSN=6600000000000001
+# log_addr FILE KEY: waits for "KEY=ADDR" in FILE (written once a program
+# has bound its socket) and prints ADDR.
+log_addr() {
+  local i v
+  for i in $(seq 150); do
+    v=$(sed -n -E "s/.*[ ]$2=([^ ]+).*/\1/p" "$1" | head -n 1)
+    if [ -n "$v" ]; then
+      echo "$v"
+      return 0
+    fi
+    [ "$i" -lt 150 ] && sleep 0.1
+  done
+  echo "demo: no '$2' in $1:" >&2
+  tail -n 20 "$1" >&2
+  return 1
+}
+run hp init --gsup-listen 127.0.0.1:0 --kup-listen 127.0.0.1:0 >/dev/null 2>&1
+# TS 35.208 test set 1 K and OPc (public test values).
+run sub add $IMSI --k 465b5ce8b199b49faa5f0a2ee238a6bc \
+  --opc cd63cb71954a9f4e48a5994e37a02baf --integrity-only --usim "$W/ms.json"
+run ggsn add $GGSN >/dev/null 2>&1
+"$MTCHPD_BIN" -c "$MTCSEC_DIR/mtchpd.conf" >"$W/mtchpd.log" 2>&1 &
+PIDS+=("$!")
+GSUP=$(log_addr "$W/mtchpd.log" 'service=gsup addr')
+KUP=$(log_addr "$W/mtchpd.log" 'service=kup addr')
+MTCS_ID=$(sed -n -E 's/^mtcs_id *= *([0-9a-f]{16}).*/\1/p' "$MTCSEC_DIR/mtcsd.conf")
+sed -i -E -e 's/^listen *=.*/listen = 127.0.0.1:0/' \
+  -e 's/^metrics_listen *=.*/metrics_listen = 127.0.0.1:0/' \
+  -e 's/^cellular_listen *=.*/cellular_listen = 127.0.0.1:0/' \
+  -e "s/^allowed_ggsns *=.*/allowed_ggsns = $GGSN/" \
+  -e "s/^home_proxy *=.*/home_proxy = $KUP/" \
+  -e 's/^log_level *=.*/log_level = debug/' "$MTCSEC_DIR/mtcsd.conf"
+"$MTCSD_BIN" -c "$MTCSEC_DIR/mtcsd.conf" >"$W/mtcsd-cell.log" 2>&1 &
+PIDS+=("$!")
+GI=$(log_addr "$W/mtcsd-cell.log" 'event=cellular_listening addr')
+METRICS=$(log_addr "$W/mtcsd-cell.log" 'event=metrics_listening addr')
+"$MTCSEC_BIN" ggsn run --listen 127.0.0.1:0 --mtcs "$GI" \
+  --cert "$MTCSEC_DIR/ggsns/$GGSN.pem" --key "$MTCSEC_DIR/ggsns/$GGSN.key" \
+  --ca "$MTCSEC_DIR/ca.pem" --trace >"$W/ggsn.trace" 2>"$W/ggsn.log" &
+PIDS+=("$!")
+GTP=$(log_addr "$W/ggsn.log" 'service=gtp addr')
+log_addr "$W/ggsn.log" 'event=gi_connected mtcs' >/dev/null
+"$MTCSEC_BIN" sgsn run --listen 127.0.0.1:0 --hlr "$GSUP" --ggsn "$GTP" \
+  --trace >"$W/sgsn.trace" 2>"$W/sgsn.log" &
+PIDS+=("$!")
+RADIO=$(log_addr "$W/sgsn.log" 'service=radio addr')
+log_addr "$W/sgsn.log" 'event=hlr_ready peer' >/dev/null
+echo "mtchpd: GSUP on $GSUP, K_UP (HTTPS, client certificates) on $KUP"
+echo "mtcsd (MTCsID $MTCS_ID): Gi (TLS 1.3) on $GI; GGSN: GTP on $GTP;" \
+  "SGSN: radio on $RADIO"
+echo "the MS attaches, then sends two payloads, each answered by mtcsd:"
+run ms run --usim "$W/ms.json" --sgsn "$RADIO" --send "hello mtcsd" \
+  --send "temp=21.5" --interval 200 --trace --log-level warn |
+  tee "$W/ms.out"
+awk '/SAPI 3 record seq/ { exit }
+     / ms +(MS|SGSN) +-> +(SGSN|MS) / {
+       for (i = 1; i < NF; i++) if ($(i + 1) == "B") { b += $i; n++; break }
+     }
+     END { printf "radio before the first protected payload: %d messages, %d bytes\n", n, b }' \
+  "$W/ms.out"
+echo "the SGSN's view (its clock started with it):"
+grep -E ' (MS|SGSN|HLR|GGSN) +-> ' "$W/sgsn.trace"
+echo "the GGSN's view: CTX_OPEN (IMSI, RAND from the PCO) to mtcsd, records both ways:"
+grep -E ' (SGSN|GGSN|MTCs) +-> ' "$W/ggsn.trace"
+echo "what each node held:"
+printf '  SGSN:   IK only (%s); LLC MAC-I failures %s; payloads relayed unopened,\n' \
+  "$(grep -o -E 'ck_received=[01] kc_received=[01]' "$W/sgsn.log" | head -n 1)" \
+  "$(grep -c 'event=llc_mac_failure' "$W/sgsn.log" || true)"
+printf '          "hello mtcsd" in its log or trace: %s times\n' \
+  "$(cat "$W/sgsn.log" "$W/sgsn.trace" | grep -c 'hello mtcsd' || true)"
+printf '  mtchpd: %s\n' "$(grep -o -E 'event=kup_request .*' "$W/mtchpd.log" |
+  sed -E 's/ peer=[^ ]+//' | head -n 1)"
+printf '  mtcsd:  K_UP from mtchpd, never CK: %s\n' \
+  "$(grep -o -E 'imsi=[0-9]+ result=[a-z_]+ .*kup_ms=[0-9]+' "$W/mtcsd-cell.log" |
+    sed -E 's/ (status|replaced)=[^ ]+//g' | head -n 1)"
+{ exec 3<>"/dev/tcp/${METRICS%:*}/${METRICS##*:}" &&
+  printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3; } 2>/dev/null |
+  grep -E '^mtcsd_cellular_(payloads_total\{result="(ok|mic|replay)"\}|contexts )' |
+  sed 's/^/          /'
+
 section "What the devices logged"
 grep -h -E 'event=(established|request)' "$W/dev1.log" "$W/dev2.log" |
   grep -v 'perms=0x' | sed -E 's/^ts=[^ ]+ //' | head -n 8
