@@ -10,6 +10,8 @@
 #   5. Cortex-M4 cross build: flash of mtcsec's own code (plain, and with
 #      link-time optimisation as a firmware build may use it), RAM per
 #      context
+#   6. cellular mode vs DTLS 1.2 PSK over the simulated radio: bytes and
+#      messages before the first payload, MS instructions (bench_cellular)
 # Knobs (environment): MTCSEC_BENCH_N handshakes per server round (100000),
 # MTCSEC_BENCH_ROUNDS rounds (7), MTCSEC_BENCH_SUITES (1,2,3),
 # MTCSEC_BENCH_DIR (build/bench).  Raw outputs go to $MTCSEC_BENCH_DIR/results.

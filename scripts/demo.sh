@@ -4,8 +4,10 @@
 # on loopback: mtcsd, two simulated devices, a relay and a UE.  The UE gets
 # a key directly from device 1 and through the relay from device 2, reads
 # and commands over the direct channel, and keeps talking to device 1 after
-# mtcsd is stopped.  Everything it starts is stopped at exit and its
-# temporary directory removed.
+# mtcsd is stopped.  Section 9 runs the cellular mode: the home proxy
+# mtchpd, a simulated GGSN, SGSN and MS, and a fresh mtcsd with its
+# cellular service (AKA, RAND in PCO, K_UP, AES-CCM payloads).  Everything
+# it starts is stopped at exit and its temporary directory removed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
