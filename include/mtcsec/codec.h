@@ -214,8 +214,8 @@ int mtcsec_hs_decode(mtcsec_hs *hs, uint8_t type, const uint8_t *in,
 /**
  * mtcsec_hs_decode() of an M4 that also hands out its MTCsInfo, decoded as
  * mtcsec_sinfo_decode() does (the TLVs are walked once, not twice).  On
- * error both outputs are zeroed.  Returns 0, MTCSEC_ERR_MALFORMED or
- * MTCSEC_ERR_INVALID_ARGUMENT (NULL).
+ * MTCSEC_ERR_MALFORMED both outputs are zeroed.  Returns 0,
+ * MTCSEC_ERR_MALFORMED or MTCSEC_ERR_INVALID_ARGUMENT (NULL).
  */
 int mtcsec_m4_decode(mtcsec_hs *m4, mtcsec_sinfo *si, const uint8_t *in,
                      size_t inlen);

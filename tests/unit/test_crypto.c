@@ -9,11 +9,13 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 
@@ -1079,6 +1081,410 @@ static void test_crypto_fixed_forwards_to_base(void **state) {
   assert_non_null(mtcsec_fixed_crypto(&f)->ops->mac);
 }
 
+/* ------------------------------------- key buffers reused for new keys */
+
+/*
+ * The OpenSSL provider keeps OSSL_MAC_WAYS (3) keyed contexts per MAC
+ * algorithm and key size and tries first the one last used with a key at
+ * the same address; the key bytes must still decide.  A caller that reuses
+ * one buffer for another key (or frees and reallocates at one address)
+ * must get the MAC under the new key.  The oracle is OpenSSL's one-shot
+ * EVP_Q_mac(), computed afresh for every call.
+ */
+
+/* More buffers than the provider keeps contexts per algorithm. */
+#define KEYBUF_COUNT 8
+#define KEYBUF_LEN 64
+
+static uint64_t kb_rnd(uint64_t *s) { /* splitmix64 */
+  uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+  return z ^ (z >> 31);
+}
+
+static size_t kb_below(uint64_t *s, size_t n) {
+  return (size_t)(kb_rnd(s) % n);
+}
+
+static void kb_fill(uint64_t *s, uint8_t *p, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    p[i] = (uint8_t)kb_rnd(s);
+  }
+}
+
+typedef struct mac_case {
+  mtcsec_mac_alg alg;
+  size_t keylen;
+} mac_case;
+
+/* CMAC with both AES key sizes; HMAC with the suite key sizes, one odd
+ * size, and sizes past what the provider remembers (33, 64). */
+static const mac_case mac_cases[] = {
+  {MTCSEC_MAC_AES_CMAC, 16},    {MTCSEC_MAC_AES_CMAC, 32},
+  {MTCSEC_MAC_HMAC_SHA256, 16}, {MTCSEC_MAC_HMAC_SHA256, 32},
+  {MTCSEC_MAC_HMAC_SHA256, 20}, {MTCSEC_MAC_HMAC_SHA256, 33},
+  {MTCSEC_MAC_HMAC_SHA256, 64},
+};
+#define N_MAC_CASES (sizeof(mac_cases) / sizeof(mac_cases[0]))
+
+static size_t mac_full_len(mtcsec_mac_alg alg) {
+  return alg == MTCSEC_MAC_AES_CMAC ? MTCSEC_CMAC_LEN : MTCSEC_HMAC_SHA256_LEN;
+}
+
+/* The whole MAC by EVP_Q_mac() (OpenSSL 3.0+), into out[32]. */
+static void oracle_mac(mtcsec_mac_alg alg, const uint8_t *key, size_t keylen,
+                       const uint8_t *msg, size_t msglen, uint8_t *out) {
+  size_t outlen = 0;
+  const char *sub = alg == MTCSEC_MAC_HMAC_SHA256 ? "SHA256"
+                    : keylen == 16                ? "AES-128-CBC"
+                                                  : "AES-256-CBC";
+  assert_non_null(
+    EVP_Q_mac(NULL, alg == MTCSEC_MAC_HMAC_SHA256 ? "HMAC" : "CMAC", NULL, sub,
+              NULL, key, keylen, msg, msglen, out, 32, &outlen));
+  assert_int_equal(outlen, mac_full_len(alg));
+}
+
+/* MAC of msg under the key now at key through c, outlen bytes, split into
+ * two pieces at cut; fails unless it equals the oracle's first outlen
+ * bytes.  The result goes to got (32 bytes) when got is not NULL. */
+static void check_mac_now(const char *who, const mtcsec_crypto *c,
+                          mtcsec_mac_alg alg, const uint8_t *key, size_t keylen,
+                          const uint8_t *msg, size_t msglen, size_t cut,
+                          size_t outlen, uint8_t *got) {
+  uint8_t out[32], want[32];
+  char a[65], b[65];
+  mtcsec_iov iov[2];
+  assert_true(outlen >= 1 && outlen <= mac_full_len(alg) && cut <= msglen);
+  iov[0].base = msg;
+  iov[0].len = cut;
+  iov[1].base = msg + cut;
+  iov[1].len = msglen - cut;
+  memset(out, 0, sizeof(out));
+  assert_int_equal(0,
+                   c->ops->mac(c->ctx, alg, key, keylen, iov, 2, out, outlen));
+  oracle_mac(alg, key, keylen, msg, msglen, want);
+  if (memcmp(out, want, outlen) != 0) {
+    th_hex(a, out, outlen);
+    th_hex(b, want, outlen);
+    fail_msg("%s: %s key %zu bytes, out %zu: stale key?\n  got      %s\n"
+             "  expected %s",
+             who, alg == MTCSEC_MAC_AES_CMAC ? "CMAC" : "HMAC", keylen, outlen,
+             a, b);
+  }
+  if (got != NULL) {
+    memset(got, 0, 32);
+    memcpy(got, out, outlen);
+  }
+}
+
+/* MAC with the key in B, overwrite B with another key (last byte only,
+ * first byte only, or all of it), MAC again: the new key's MAC, not the
+ * old one's; and back.  Full-length and truncated outputs. */
+static void test_crypto_mac_key_buffer_overwritten(void **state) {
+  static const uint8_t msg[45] = {0x4d, 0x34, 1, 2, 3};
+  provider_set s;
+  uint64_t rs = 0xb0ff;
+  size_t i, m, o;
+  (void)state;
+
+  get_providers(&s);
+  /* The shared providers, then a new OpenSSL one per case (contexts that
+   * start empty). */
+  for (i = 0; i <= s.n; i++) {
+    for (m = 0; m < N_MAC_CASES; m++) {
+      const mac_case *mc = &mac_cases[m];
+      size_t full = mac_full_len(mc->alg);
+      const size_t outlens[3] = {full, 8, 4};
+      mtcsec_crypto fresh;
+      const mtcsec_crypto *c = s.p[0];
+      const char *who = "openssl (new)";
+      if (i < s.n) {
+        c = s.p[i];
+        who = s.name[i];
+      } else {
+        assert_int_equal(0, mtcsec_crypto_openssl_new(&fresh));
+        c = &fresh;
+      }
+      for (o = 0; o < 3; o++) {
+        uint8_t buf[KEYBUF_LEN], k0[KEYBUF_LEN], t0[32], t1[32];
+        size_t L = mc->keylen, ol = outlens[o];
+        kb_fill(&rs, buf, sizeof(buf));
+        memcpy(k0, buf, sizeof(buf));
+        check_mac_now(who, c, mc->alg, buf, L, msg, sizeof(msg), 0, ol, t0);
+        /* Differs in the last byte only. */
+        buf[L - 1] ^= 0x01;
+        check_mac_now(who, c, mc->alg, buf, L, msg, sizeof(msg), 7, ol, t1);
+        assert_memory_not_equal(t0, t1, ol);
+        /* Back to the first key: its MAC again. */
+        buf[L - 1] ^= 0x01;
+        check_mac_now(who, c, mc->alg, buf, L, msg, sizeof(msg), 0, ol, t1);
+        assert_memory_equal(t0, t1, ol);
+        /* Differs in the first byte only. */
+        buf[0] ^= 0x80;
+        check_mac_now(who, c, mc->alg, buf, L, msg, sizeof(msg), sizeof(msg),
+                      ol, t1);
+        assert_memory_not_equal(t0, t1, ol);
+        /* A wholly new key, twice (the second call may hit a context). */
+        kb_fill(&rs, buf, sizeof(buf));
+        check_mac_now(who, c, mc->alg, buf, L, msg, sizeof(msg), 1, ol, t1);
+        check_mac_now(who, c, mc->alg, buf, L, msg, sizeof(msg), 44, ol, t0);
+        assert_memory_equal(t0, t1, ol);
+        /* The first key again, now at another address. */
+        check_mac_now(who, c, mc->alg, k0, L, msg, sizeof(msg), 3, ol, NULL);
+      }
+      if (i == s.n) {
+        mtcsec_crypto_openssl_del(&fresh);
+      }
+    }
+  }
+}
+
+/* MAC under a key held in a local array of a callee: consecutive calls
+ * usually reuse one stack address for different keys. */
+static void mac_with_stack_key(const char *who, const mtcsec_crypto *c,
+                               const mac_case *mc, const uint8_t *keyval,
+                               const uint8_t *msg, size_t msglen) {
+  uint8_t key[KEYBUF_LEN];
+  memcpy(key, keyval, mc->keylen);
+  check_mac_now(who, c, mc->alg, key, mc->keylen, msg, msglen, msglen / 2,
+                mac_full_len(mc->alg), NULL);
+  mtcsec_zeroize(key, sizeof(key));
+}
+
+/* More buffers than contexts, and keys that differ only in their last
+ * byte, cycling through them: in rounds where each buffer's key changes on
+ * every pass (every address hint points at a context holding another
+ * key), at random, through a freed and reallocated buffer and through the
+ * stack. */
+static void test_crypto_mac_keys_cycle_through_buffers(void **state) {
+  provider_set s;
+  uint64_t rs = 0xc1c1e;
+  uint8_t bufs[KEYBUF_COUNT][KEYBUF_LEN], base[KEYBUF_LEN], msg[100];
+  size_t i, m, nb, pass, b, step;
+  (void)state;
+
+  get_providers(&s);
+  kb_fill(&rs, msg, sizeof(msg));
+  /* The shared providers, then a new OpenSSL one per case: its contexts
+   * start empty, so which key lands in which context is the same on
+   * every run, whatever the tests before did. */
+  for (i = 0; i <= s.n; i++) {
+    for (m = 0; m < N_MAC_CASES; m++) {
+      const mac_case *mc = &mac_cases[m];
+      size_t L = mc->keylen, full = mac_full_len(mc->alg);
+      mtcsec_crypto fresh;
+      const mtcsec_crypto *c = s.p[0];
+      const char *who = "openssl (new)";
+      if (i < s.n) {
+        c = s.p[i];
+        who = s.name[i];
+      } else {
+        assert_int_equal(0, mtcsec_crypto_openssl_new(&fresh));
+        c = &fresh;
+      }
+      kb_fill(&rs, base, sizeof(base));
+      /* Key k of the pool: base with k in its last byte. */
+      for (nb = 2; nb <= KEYBUF_COUNT; nb++) {
+        for (pass = 0; pass < 4; pass++) {
+          for (b = 0; b < nb; b++) {
+            memcpy(bufs[b], base, L);
+            bufs[b][L - 1] = (uint8_t)((b + pass) % (nb + 1));
+            check_mac_now(who, c, mc->alg, bufs[b], L, msg,
+                          (b * 37 + pass) % sizeof(msg), 0,
+                          (b + pass) % 2 ? full : 8, NULL);
+          }
+        }
+      }
+      /* Random writes and MACs over all buffers, 11 keys in the pool. */
+      for (step = 0; step < 150; step++) {
+        b = kb_below(&rs, KEYBUF_COUNT);
+        if (kb_below(&rs, 2) == 0) {
+          memcpy(bufs[b], base, L);
+          bufs[b][L - 1] = (uint8_t)kb_below(&rs, 11);
+        }
+        check_mac_now(who, c, mc->alg, bufs[b], L, msg,
+                      kb_below(&rs, sizeof(msg) + 1), 0,
+                      1 + kb_below(&rs, full), NULL);
+      }
+      /* Freed and reallocated (often at the same address outside ASan). */
+      for (step = 0; step < 12; step++) {
+        uint8_t *p = malloc(L);
+        assert_non_null(p);
+        memcpy(p, base, L);
+        p[L - 1] = (uint8_t)step;
+        check_mac_now(who, c, mc->alg, p, L, msg, sizeof(msg), 5, full, NULL);
+        free(p);
+      }
+      /* The same stack slot for a new key on every call. */
+      for (step = 0; step < 12; step++) {
+        memcpy(bufs[0], base, L);
+        bufs[0][L - 1] = (uint8_t)(step % 5);
+        mac_with_stack_key(who, c, mc, bufs[0], msg, sizeof(msg));
+      }
+      if (i == s.n) {
+        mtcsec_crypto_openssl_del(&fresh);
+      }
+    }
+  }
+}
+
+/* One buffer serves CMAC and HMAC, 16- and 32-byte keys (a 16-byte key is
+ * a prefix of the 32-byte one), truncated and full outputs, in random
+ * order, and changes between calls. */
+static void test_crypto_mac_interleaved_algorithms(void **state) {
+  provider_set s;
+  uint64_t rs = 0x1e1e;
+  uint8_t buf[KEYBUF_LEN], msg[70];
+  size_t i, step;
+  (void)state;
+
+  get_providers(&s);
+  for (i = 0; i < s.n; i++) {
+    kb_fill(&rs, buf, sizeof(buf));
+    for (step = 0; step < 600; step++) {
+      const mac_case *mc = &mac_cases[kb_below(&rs, N_MAC_CASES)];
+      size_t full = mac_full_len(mc->alg), ol, ml;
+      switch (kb_below(&rs, 6)) {
+      case 0:
+        buf[mc->keylen - 1] ^= (uint8_t)(1u << kb_below(&rs, 8));
+        break;
+      case 1:
+        buf[kb_below(&rs, sizeof(buf))] ^= 0x40;
+        break;
+      default:
+        break; /* the same key bytes again */
+      }
+      ol = kb_below(&rs, 2) ? full : 1 + kb_below(&rs, full);
+      ml = kb_below(&rs, sizeof(msg) + 1);
+      kb_fill(&rs, msg, ml);
+      check_mac_now(s.name[i], s.p[i], mc->alg, buf, mc->keylen, msg, ml,
+                    kb_below(&rs, ml + 1), ol, NULL);
+    }
+  }
+}
+
+/* AES-CCM by OpenSSL's EVP interface directly, a fresh context each time:
+ * ciphertext || tag into out.  ptlen >= 1. */
+static void oracle_ccm_seal(const uint8_t *key, size_t keylen,
+                            const uint8_t nonce[13], const uint8_t *aad,
+                            size_t aadlen, const uint8_t *pt, size_t ptlen,
+                            size_t taglen, uint8_t *out) {
+  EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+  int outl = 0;
+  assert_non_null(c);
+  assert_int_equal(1, EVP_EncryptInit_ex(
+                        c, keylen == 16 ? EVP_aes_128_ccm() : EVP_aes_256_ccm(),
+                        NULL, NULL, NULL));
+  assert_int_equal(1,
+                   EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_IVLEN, 13, NULL));
+  assert_int_equal(
+    1, EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, (int)taglen, NULL));
+  assert_int_equal(1, EVP_EncryptInit_ex(c, NULL, NULL, key, nonce));
+  assert_int_equal(1, EVP_EncryptUpdate(c, NULL, &outl, NULL, (int)ptlen));
+  if (aadlen > 0) {
+    assert_int_equal(1, EVP_EncryptUpdate(c, NULL, &outl, aad, (int)aadlen));
+  }
+  assert_int_equal(1, EVP_EncryptUpdate(c, out, &outl, pt, (int)ptlen));
+  assert_int_equal((int)ptlen, outl);
+  assert_int_equal(1, EVP_EncryptFinal_ex(c, out + ptlen, &outl));
+  assert_int_equal(
+    1, EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, (int)taglen, out + ptlen));
+  EVP_CIPHER_CTX_free(c);
+}
+
+/* The record path after the MAC path, through one key buffer: MACs and
+ * CCM seal/open under K in B, B overwritten with K' (last byte), again;
+ * every output equals OpenSSL's EVP one-shot under the key B holds now. */
+static void test_crypto_ccm_after_mac_same_key_buffer(void **state) {
+  provider_set s;
+  uint64_t rs = 0xcc33;
+  uint8_t buf[32], nonce[13], aad[7], pt[40], ct[56], want[56], back[40];
+  size_t i, keylen, step;
+  (void)state;
+
+  get_providers(&s);
+  kb_fill(&rs, nonce, sizeof(nonce));
+  kb_fill(&rs, aad, sizeof(aad));
+  kb_fill(&rs, pt, sizeof(pt));
+  for (i = 0; i < s.n; i++) {
+    const mtcsec_crypto *c = s.p[i];
+    for (keylen = 16; keylen <= 32; keylen += 16) {
+      uint8_t old_ct[56];
+      size_t taglen = keylen == 16 ? 8 : 16;
+      kb_fill(&rs, buf, sizeof(buf));
+      for (step = 0; step < 40; step++) {
+        size_t ptlen = 1 + kb_below(&rs, sizeof(pt));
+        /* MACs with the key buffer first, as the device does before it
+         * seals a record. */
+        check_mac_now(s.name[i], c, MTCSEC_MAC_AES_CMAC, buf, keylen, pt, ptlen,
+                      0, 16, NULL);
+        check_mac_now(s.name[i], c, MTCSEC_MAC_HMAC_SHA256, buf, keylen, pt,
+                      ptlen, 1, 16, NULL);
+        nonce[12] = (uint8_t)step;
+        assert_int_equal(0,
+                         c->ops->ccm_seal(c->ctx, buf, keylen, nonce, aad,
+                                          sizeof(aad), pt, ptlen, ct, taglen));
+        oracle_ccm_seal(buf, keylen, nonce, aad, sizeof(aad), pt, ptlen, taglen,
+                        want);
+        if (memcmp(ct, want, ptlen + taglen) != 0) {
+          fail_msg("%s: CCM-%zu seal after MACs, step %zu: stale key?",
+                   s.name[i], keylen * 8, step);
+        }
+        memset(back, 0, sizeof(back));
+        assert_int_equal(0, c->ops->ccm_open(c->ctx, buf, keylen, nonce, aad,
+                                             sizeof(aad), ct, ptlen + taglen,
+                                             back, taglen));
+        assert_memory_equal(back, pt, ptlen);
+        memcpy(old_ct, ct, ptlen + taglen);
+        /* K' in the same buffer: the old record no longer opens, a MAC is
+         * the new key's, and a new seal is the new key's. */
+        buf[keylen - 1] ^= (uint8_t)(1 + step);
+        memset(back, 0xaa, sizeof(back));
+        assert_int_equal(MTCSEC_ERR_MIC,
+                         c->ops->ccm_open(c->ctx, buf, keylen, nonce, aad,
+                                          sizeof(aad), old_ct, ptlen + taglen,
+                                          back, taglen));
+        assert_true(is_zero(back, ptlen));
+        check_mac_now(s.name[i], c, MTCSEC_MAC_AES_CMAC, buf, keylen, aad,
+                      sizeof(aad), 0, 16, NULL);
+        assert_int_equal(0,
+                         c->ops->ccm_seal(c->ctx, buf, keylen, nonce, aad,
+                                          sizeof(aad), pt, ptlen, ct, taglen));
+        oracle_ccm_seal(buf, keylen, nonce, aad, sizeof(aad), pt, ptlen, taglen,
+                        want);
+        assert_memory_equal(ct, want, ptlen + taglen);
+        assert_memory_not_equal(ct, old_ct, ptlen + taglen);
+        /* One AES block under the same buffer, when the provider has it. */
+        if (c->ops->aes_block != NULL) {
+          uint8_t blk[16], ecb[32];
+          EVP_CIPHER_CTX *e = EVP_CIPHER_CTX_new();
+          int outl = 0;
+          assert_non_null(e);
+          assert_int_equal(0, c->ops->aes_block(c->ctx, buf, keylen, pt, blk));
+          assert_int_equal(
+            1, EVP_EncryptInit_ex(
+                 e, keylen == 16 ? EVP_aes_128_ecb() : EVP_aes_256_ecb(), NULL,
+                 buf, NULL));
+          assert_int_equal(1, EVP_CIPHER_CTX_set_padding(e, 0));
+          assert_int_equal(1, EVP_EncryptUpdate(e, ecb, &outl, pt, 16));
+          EVP_CIPHER_CTX_free(e);
+          assert_memory_equal(blk, ecb, 16);
+        }
+        /* Sometimes back to the previous key, as a reused buffer would. */
+        if (step % 3 == 0) {
+          buf[keylen - 1] ^= (uint8_t)(1 + step);
+          assert_int_equal(0, c->ops->ccm_open(c->ctx, buf, keylen, nonce, aad,
+                                               sizeof(aad), old_ct,
+                                               ptlen + taglen, back, taglen));
+          assert_memory_equal(back, pt, ptlen);
+        }
+      }
+    }
+  }
+}
+
 /* ------------------------------------------------------------ lifecycle */
 
 static void test_crypto_provider_lifecycle(void **state) {
@@ -1165,6 +1571,10 @@ int main(void) {
     cmocka_unit_test(test_crypto_cmac_scattered_input),
     cmocka_unit_test(test_crypto_mac_key_changes_are_seen),
     cmocka_unit_test(test_crypto_mac_many_keys_in_turn),
+    cmocka_unit_test(test_crypto_mac_key_buffer_overwritten),
+    cmocka_unit_test(test_crypto_mac_keys_cycle_through_buffers),
+    cmocka_unit_test(test_crypto_mac_interleaved_algorithms),
+    cmocka_unit_test(test_crypto_ccm_after_mac_same_key_buffer),
     cmocka_unit_test(test_crypto_mac_truncation_and_bad_args),
     cmocka_unit_test(test_crypto_hmac_rfc4231),
     cmocka_unit_test(test_crypto_kdf_rfc8009),

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 #include <valgrind/memcheck.h>
@@ -94,11 +95,76 @@ static void test_ct_m4_verdict_only(void **state) {
   assert_int_equal(mtcsec_m4_verify(&hs, c, ka, n, NULL, 0), 0);
 }
 
+/* Longest length and largest misalignment the word-wise compare is tried
+ * with. */
+#define CT_MAXLEN 80
+#define CT_MAXOFF 8
+
+/* mtcsec_ct_memcmp() reads a machine word at a time, unaligned: every
+ * length 0..80 at every offset 0..7 of both operands, equal, then with a
+ * difference at every position (the lowest bit, the highest bit of the
+ * byte, and one that moves with the position: a word compare that dropped
+ * a bit of a word, or a byte of the tail, misses one of them).  Each operand
+ * ends where its heap block ends, so a read past n is an ASan error, and
+ * the bytes around the operands differ between a and b, so a read outside
+ * them changes the verdict. */
+static void test_ct_memcmp_every_length_offset_position(void **state) {
+  size_t n, oa, ob, pos, bit;
+  unsigned compared = 0;
+  (void)state;
+
+  for (n = 0; n <= CT_MAXLEN; n++) {
+    for (oa = 0; oa < CT_MAXOFF; oa++) {
+      /* a: oa bytes of 0xa5 before, then n bytes; the block ends there. */
+      uint8_t *ablk = malloc(oa + n > 0 ? oa + n : 1);
+      assert_non_null(ablk);
+      memset(ablk, 0xa5, oa);
+      for (pos = 0; pos < n; pos++) {
+        ablk[oa + pos] = (uint8_t)(pos * 29 + n + 1);
+      }
+      for (ob = 0; ob < CT_MAXOFF; ob++) {
+        uint8_t *bblk = malloc(ob + n > 0 ? ob + n : 1);
+        uint8_t *a = ablk + oa, *b;
+        assert_non_null(bblk);
+        b = bblk + ob;
+        memset(bblk, 0x5a, ob);
+        memcpy(b, a, n);
+        assert_int_equal(mtcsec_ct_memcmp(a, b, n), 0);
+        assert_int_equal(mtcsec_ct_memcmp(b, a, n), 0);
+        for (pos = 0; pos < n; pos++) {
+          const uint8_t masks[3] = {0x01, 0x80,
+                                    (uint8_t)(1u << ((pos + oa + ob) % 8))};
+          for (bit = 0; bit < 3; bit++) {
+            b[pos] ^= masks[bit];
+            assert_int_not_equal(mtcsec_ct_memcmp(a, b, n), 0);
+            assert_int_not_equal(mtcsec_ct_memcmp(b, a, n), 0);
+            /* Only the first pos bytes: still equal. */
+            assert_int_equal(mtcsec_ct_memcmp(a, b, pos), 0);
+            b[pos] ^= masks[bit];
+            compared++;
+          }
+        }
+        /* Every byte different (all-ones words). */
+        for (pos = 0; pos < n; pos++) {
+          b[pos] = (uint8_t)~a[pos];
+        }
+        if (n > 0) {
+          assert_int_not_equal(mtcsec_ct_memcmp(a, b, n), 0);
+        }
+        free(bblk);
+      }
+      free(ablk);
+    }
+  }
+  assert_true(compared > 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_ct_memcmp_flow_is_independent_of_data),
     cmocka_unit_test(test_ct_window_and_zeroize),
     cmocka_unit_test(test_ct_m4_verdict_only),
+    cmocka_unit_test(test_ct_memcmp_every_length_offset_position),
   };
   int rv = cmocka_run_group_tests(tests, NULL, NULL);
   th_providers_cleanup();
