@@ -18,6 +18,7 @@ typedef struct conf_key {
 
 static const conf_key conf_keys[] = {{"gsup_listen", "127.0.0.1:4222"},
                                      {"kup_listen", "127.0.0.1:4443"},
+                                     {"metrics_listen", "127.0.0.1:9789"},
                                      {"database", "hlr.db"},
                                      {"kek_file", "kek"},
                                      {"ca", "ca.pem"},
@@ -26,6 +27,7 @@ static const conf_key conf_keys[] = {{"gsup_listen", "127.0.0.1:4222"},
                                      {"upstream_hlr", ""},
                                      {"unit_name", "MTCHPD"},
                                      {"upstream_timeout", "5"},
+                                     {"isd_timeout", "5"},
                                      {"vector_lifetime", "600"},
                                      {"vector_cache_max", "65536"},
                                      {"num_vectors", "5"},
@@ -171,6 +173,8 @@ int hp_config_load(hp_config *cfg, const char *path, char *err, size_t errlen) {
                 conf_get(c, "gsup_listen")) != 0 ||
       conf_copy(cfg->kup_listen, sizeof(cfg->kup_listen),
                 conf_get(c, "kup_listen")) != 0 ||
+      conf_copy(cfg->metrics_listen, sizeof(cfg->metrics_listen),
+                conf_get(c, "metrics_listen")) != 0 ||
       conf_copy(cfg->upstream_hlr, sizeof(cfg->upstream_hlr),
                 conf_get(c, "upstream_hlr")) != 0 ||
       conf_copy(cfg->unit_name, sizeof(cfg->unit_name),
@@ -185,12 +189,17 @@ int hp_config_load(hp_config *cfg, const char *path, char *err, size_t errlen) {
     snprintf(err, errlen, "%s: a value is too long", path);
     goto cleanup;
   }
+  cfg->metrics_listen_given = app_config_get(c, "metrics_listen") != NULL;
   if (cfg->gsup_listen[0] == '\0') {
     bad = "gsup_listen";
   } else if (app_parse_duration(conf_get(c, "upstream_timeout"), &secs) != 0 ||
              secs == 0 || secs > 300) {
     bad = "upstream_timeout";
   } else if ((cfg->upstream_timeout = secs,
+              app_parse_duration(conf_get(c, "isd_timeout"), &secs)) != 0 ||
+             secs == 0 || secs > 300) {
+    bad = "isd_timeout";
+  } else if ((cfg->isd_timeout = secs,
               app_parse_duration(conf_get(c, "vector_lifetime"), &secs)) != 0 ||
              secs == 0 || secs > 86400) {
     bad = "vector_lifetime";
@@ -234,16 +243,6 @@ cleanup:
   return rv;
 }
 
-int hp_config_allowed(const hp_config *cfg, const uint8_t id[MTCSEC_ID_LEN]) {
-  size_t i;
-  for (i = 0; i < cfg->nallowed; i++) {
-    if (memcmp(cfg->allowed[i], id, MTCSEC_ID_LEN) == 0) {
-      return 1;
-    }
-  }
-  return 0;
-}
-
 int hp_config_io_imsi(const hp_config *cfg, const char *imsi) {
   size_t i;
   for (i = 0; i < cfg->nio_imsis; i++) {
@@ -252,4 +251,44 @@ int hp_config_io_imsi(const hp_config *cfg, const char *imsi) {
     }
   }
   return 0;
+}
+
+void hp_config_restart_keys(const hp_config *a, const hp_config *b, char *out,
+                            size_t outlen) {
+  size_t n = 0;
+  out[0] = '\0';
+#define CMP_KEY(cond, name)                                                    \
+  do {                                                                         \
+    if (cond) {                                                                \
+      int m = snprintf(out + n, outlen - n, "%s%s", n ? "," : "", name);       \
+      if (m > 0 && (size_t)m < outlen - n) {                                   \
+        n += (size_t)m;                                                        \
+      }                                                                        \
+    }                                                                          \
+  } while (0)
+  CMP_KEY(strcmp(a->gsup_listen, b->gsup_listen) != 0, "gsup_listen");
+  CMP_KEY(strcmp(a->kup_listen, b->kup_listen) != 0, "kup_listen");
+  CMP_KEY(strcmp(a->metrics_listen, b->metrics_listen) != 0, "metrics_listen");
+  CMP_KEY(strcmp(a->database, b->database) != 0, "database");
+  CMP_KEY(strcmp(a->kek_file, b->kek_file) != 0, "kek_file");
+  CMP_KEY(strcmp(a->upstream_hlr, b->upstream_hlr) != 0, "upstream_hlr");
+  CMP_KEY(strcmp(a->unit_name, b->unit_name) != 0, "unit_name");
+  CMP_KEY(a->max_connections != b->max_connections, "max_connections");
+  CMP_KEY(a->vector_lifetime != b->vector_lifetime, "vector_lifetime");
+  CMP_KEY(a->vector_cache_max != b->vector_cache_max, "vector_cache_max");
+#undef CMP_KEY
+}
+
+void hp_config_keep_restart(hp_config *nc, const hp_config *old) {
+  memcpy(nc->gsup_listen, old->gsup_listen, sizeof(nc->gsup_listen));
+  memcpy(nc->kup_listen, old->kup_listen, sizeof(nc->kup_listen));
+  memcpy(nc->metrics_listen, old->metrics_listen, sizeof(nc->metrics_listen));
+  nc->metrics_listen_given = old->metrics_listen_given;
+  memcpy(nc->database, old->database, sizeof(nc->database));
+  memcpy(nc->kek_file, old->kek_file, sizeof(nc->kek_file));
+  memcpy(nc->upstream_hlr, old->upstream_hlr, sizeof(nc->upstream_hlr));
+  memcpy(nc->unit_name, old->unit_name, sizeof(nc->unit_name));
+  nc->max_connections = old->max_connections;
+  nc->vector_lifetime = old->vector_lifetime;
+  nc->vector_cache_max = old->vector_cache_max;
 }

@@ -6,6 +6,14 @@
  * is a ciphering key too), and the message carries the policy IE
  * HP_GSUP_POLICY_IE (integrity on, ciphering off).
  *
+ * Update Location in built-in mode follows osmo-hlr (lu_fsm.c): the
+ * subscriber must exist; an Insert Subscriber Data request goes to the
+ * SGSN first (MSISDN when hlr.db has one; CN domain as requested, PS by
+ * default; for PS one PDP info with the wildcard APN "*"), and the Update
+ * Location result only follows the SGSN's Insert Subscriber Data result.
+ * An ISD error, or no answer within isd_timeout, gives an Update Location
+ * error (cause network failure, as osmo-hlr).
+ *
  * Decoding uses libosmocore's osmo_gsup_decode().  Results are encoded
  * with osmo_gsup_encode() for the header (type, IMSI) and the tuples are
  * appended here, because libosmocore's encoder always writes CK with IK
@@ -18,6 +26,8 @@
 
 #include <osmocom/core/msgb.h>
 #include <osmocom/crypt/auth.h>
+#include <osmocom/gsm/apn.h>
+#include <osmocom/gsm/gsm48_ie.h>
 #include <osmocom/gsm/gsup.h>
 #include <osmocom/gsm/protocol/gsm_04_08_gprs.h>
 #include <osmocom/gsm/protocol/ipaccess.h>
@@ -241,6 +251,15 @@ static int gsup_sai_builtin(hp_daemon *d, hp_conn *c,
   rv = gsup_send_sai_result(c, req->imsi, ov, n, io);
   mtcsec_zeroize(ov, sizeof(ov));
   mtcsec_zeroize(&sub, sizeof(sub));
+  hp_metrics_gsup(&d->metrics, req->message_type, 1);
+  atomic_fetch_add_explicit(&d->metrics.vectors_auc, n, memory_order_relaxed);
+  if (io) {
+    atomic_fetch_add_explicit(&d->metrics.vectors_stripped, n,
+                              memory_order_relaxed);
+  }
+  if (resync) {
+    atomic_fetch_add_explicit(&d->metrics.resync_ok, 1, memory_order_relaxed);
+  }
   app_log(MTCSEC_LOG_INFO,
           "event=sai conn=%llu imsi=%s source=auc vectors=%u resync=%d "
           "policy=%s result=ok",
@@ -257,36 +276,167 @@ fail:
           "event=sai conn=%llu imsi=%s source=auc resync=%d result=error "
           "reason=%s cause=%d",
           (unsigned long long)c->id, req->imsi, resync, why, (int)cause);
+  hp_metrics_gsup(&d->metrics, req->message_type, 0);
+  if (resync) {
+    atomic_fetch_add_explicit(&d->metrics.resync_failed, 1,
+                              memory_order_relaxed);
+  }
   return gsup_send_error(c, req->imsi, OSMO_GSUP_MSGT_SEND_AUTH_INFO_ERROR,
                          cause);
 }
 
+/* ------------------------------------------ Update Location (built-in) */
+
+static hp_lu *gsup_find_lu(hp_daemon *d, const char *imsi, uint64_t conn_id) {
+  size_t i;
+  for (i = 0; i < HP_MAX_PENDING; i++) {
+    hp_lu *l = &d->lus[i];
+    if (l->used && l->conn_id == conn_id && strcmp(l->imsi, imsi) == 0) {
+      return l;
+    }
+  }
+  return NULL;
+}
+
+/* Insert Subscriber Data request, as osmo-hlr's
+ * osmo_gsup_create_insert_subscriber_data_msg() builds it (but without an
+ * MSISDN IE when none is known). */
+static int gsup_send_isd(hp_conn *c, const char *imsi, const char *msisdn,
+                         int ps) {
+  struct osmo_gsup_message m;
+  uint8_t msisdn_enc[OSMO_GSUP_MAX_CALLED_PARTY_BCD_LEN];
+  uint8_t apn[APN_MAXLEN], out[512];
+  mtcsec_ssize n;
+  int l;
+
+  memset(&m, 0, sizeof(m));
+  m.message_type = OSMO_GSUP_MSGT_INSERT_DATA_REQUEST;
+  snprintf(m.imsi, sizeof(m.imsi), "%s", imsi);
+  if (msisdn[0] != '\0') {
+    l = gsm48_encode_bcd_number(msisdn_enc, sizeof(msisdn_enc), 0, msisdn);
+    if (l < 1) {
+      return -1;
+    }
+    m.msisdn_enc = msisdn_enc;
+    m.msisdn_enc_len = (size_t)l;
+  }
+  m.cn_domain = ps ? OSMO_GSUP_CN_DOMAIN_PS : OSMO_GSUP_CN_DOMAIN_CS;
+  if (ps) {
+    l = osmo_apn_from_str(apn, sizeof(apn), "*");
+    if (l <= 0) {
+      return -1;
+    }
+    m.pdp_infos[0].context_id = 1;
+    m.pdp_infos[0].have_info = 1;
+    m.pdp_infos[0].apn_enc = apn;
+    m.pdp_infos[0].apn_enc_len = (size_t)l;
+    m.num_pdp_infos = 1;
+  }
+  n = gsup_encode_head(&m, out, sizeof(out));
+  if (n < 0) {
+    return -1;
+  }
+  return gsup_send_raw(c, out, (size_t)n);
+}
+
+static int gsup_ul_builtin(hp_daemon *d, hp_conn *c,
+                           const struct osmo_gsup_message *req) {
+  mtcsec_auc_sub sub;
+  hp_lu *l;
+  size_t i;
+  /* TS 29.002 / GSUP: PS is the default CN domain (osmo-hlr does so). */
+  int ps = req->cn_domain != OSMO_GSUP_CN_DOMAIN_CS, rv;
+  const char *why = NULL;
+
+  rv = d->store != NULL ? mtcsec_auc_store_get(d->store, req->imsi, &sub, 0)
+                        : MTCSEC_ERR_NOT_FOUND;
+  if (rv != 0) {
+    app_log(MTCSEC_LOG_INFO,
+            "event=update_location conn=%llu imsi=%s result=unknown",
+            (unsigned long long)c->id, req->imsi);
+    hp_metrics_gsup(&d->metrics, req->message_type, 0);
+    return gsup_send_error(c, req->imsi, OSMO_GSUP_MSGT_UPDATE_LOCATION_ERROR,
+                           GMM_CAUSE_IMSI_UNKNOWN);
+  }
+  /* A repeated request from the same SGSN restarts its wait. */
+  l = gsup_find_lu(d, req->imsi, c->id);
+  for (i = 0; l == NULL && i < HP_MAX_PENDING; i++) {
+    if (!d->lus[i].used) {
+      l = &d->lus[i];
+    }
+  }
+  if (l == NULL) {
+    why = "congested";
+  } else if (gsup_send_isd(c, req->imsi, sub.msisdn, ps) != 0) {
+    why = "send";
+    l = NULL;
+  }
+  if (l == NULL) {
+    app_log(MTCSEC_LOG_WARN,
+            "event=update_location conn=%llu imsi=%s result=error reason=%s",
+            (unsigned long long)c->id, req->imsi, why);
+    hp_metrics_gsup(&d->metrics, req->message_type, 0);
+    return gsup_send_error(c, req->imsi, OSMO_GSUP_MSGT_UPDATE_LOCATION_ERROR,
+                           GMM_CAUSE_NET_FAIL);
+  }
+  l->used = 1;
+  /* IMSIs have at most 15 digits (checked on decode); the source buffer is
+   * larger. */
+  memcpy(l->imsi, req->imsi, sizeof(l->imsi));
+  l->imsi[sizeof(l->imsi) - 1] = '\0';
+  l->conn_id = c->id;
+  l->deadline = app_now_ms() + (mtcsec_tstamp)d->cfg.isd_timeout * 1000u;
+  app_log(MTCSEC_LOG_INFO,
+          "event=insert_data conn=%llu imsi=%s msisdn=%s domain=%s",
+          (unsigned long long)c->id, req->imsi,
+          sub.msisdn[0] != '\0' ? sub.msisdn : "-", ps ? "ps" : "cs");
+  return 0;
+}
+
+/* The SGSN's answer to our Insert Subscriber Data: the Update Location
+ * waiting for it gets its result (or an error). */
+static int gsup_isd_answer(hp_daemon *d, hp_conn *c,
+                           const struct osmo_gsup_message *m) {
+  hp_lu *l = gsup_find_lu(d, m->imsi, c->id);
+  int ok = m->message_type == OSMO_GSUP_MSGT_INSERT_DATA_RESULT;
+
+  if (l == NULL) {
+    app_log(MTCSEC_LOG_INFO,
+            "event=insert_data_orphan conn=%llu imsi=%s (no Update Location "
+            "waits for it)",
+            (unsigned long long)c->id, m->imsi);
+    return 0;
+  }
+  memset(l, 0, sizeof(*l));
+  hp_metrics_gsup(&d->metrics, OSMO_GSUP_MSGT_UPDATE_LOCATION_REQUEST, ok);
+  if (!ok) {
+    app_log(MTCSEC_LOG_WARN,
+            "event=update_location conn=%llu imsi=%s result=error "
+            "reason=insert_data_error cause=%d",
+            (unsigned long long)c->id, m->imsi, (int)m->cause);
+    return gsup_send_error(c, m->imsi, OSMO_GSUP_MSGT_UPDATE_LOCATION_ERROR,
+                           GMM_CAUSE_NET_FAIL);
+  }
+  app_log(MTCSEC_LOG_INFO, "event=update_location conn=%llu imsi=%s result=ok",
+          (unsigned long long)c->id, m->imsi);
+  return gsup_send_simple(c, m->imsi, OSMO_GSUP_MSGT_UPDATE_LOCATION_RESULT);
+}
+
 static int gsup_builtin(hp_daemon *d, hp_conn *c,
                         const struct osmo_gsup_message *req) {
-  mtcsec_auc_sub sub;
-  int rv;
-
   switch (req->message_type) {
   case OSMO_GSUP_MSGT_SEND_AUTH_INFO_REQUEST:
     return gsup_sai_builtin(d, c, req);
   case OSMO_GSUP_MSGT_UPDATE_LOCATION_REQUEST:
-    /* Minimal: the subscriber exists -> result, without Insert Subscriber
-     * Data (no MSISDN, no PDP contexts in hlr.db yet). */
-    rv = d->store != NULL ? mtcsec_auc_store_get(d->store, req->imsi, &sub, 0)
-                          : MTCSEC_ERR_NOT_FOUND;
-    app_log(MTCSEC_LOG_INFO,
-            "event=update_location conn=%llu imsi=%s "
-            "result=%s",
-            (unsigned long long)c->id, req->imsi, rv == 0 ? "ok" : "unknown");
-    if (rv != 0) {
-      return gsup_send_error(c, req->imsi, OSMO_GSUP_MSGT_UPDATE_LOCATION_ERROR,
-                             GMM_CAUSE_IMSI_UNKNOWN);
-    }
-    return gsup_send_simple(c, req->imsi,
-                            OSMO_GSUP_MSGT_UPDATE_LOCATION_RESULT);
+    return gsup_ul_builtin(d, c, req);
+  case OSMO_GSUP_MSGT_INSERT_DATA_RESULT:
+  case OSMO_GSUP_MSGT_INSERT_DATA_ERROR:
+    return gsup_isd_answer(d, c, req);
   case OSMO_GSUP_MSGT_PURGE_MS_REQUEST:
+    hp_metrics_gsup(&d->metrics, req->message_type, 1);
     return gsup_send_simple(c, req->imsi, OSMO_GSUP_MSGT_PURGE_MS_RESULT);
   case OSMO_GSUP_MSGT_AUTH_FAIL_REPORT:
+    hp_metrics_gsup(&d->metrics, req->message_type, 1);
     app_log(MTCSEC_LOG_WARN, "event=auth_fail_report conn=%llu imsi=%s",
             (unsigned long long)c->id, req->imsi);
     return 0;
@@ -294,6 +444,7 @@ static int gsup_builtin(hp_daemon *d, hp_conn *c,
     if ((req->message_type & 3) != 0) {
       return 0; /* a result or error from the SGSN: nothing to do */
     }
+    hp_metrics_gsup(&d->metrics, req->message_type, 0);
     app_log(MTCSEC_LOG_INFO,
             "event=gsup_unsupported conn=%llu imsi=%s type=0x%02x",
             (unsigned long long)c->id, req->imsi, (unsigned)req->message_type);
@@ -312,13 +463,23 @@ static int gsup_relay_up(hp_daemon *d, hp_conn *c,
   hp_pending *p = NULL;
 
   if ((req->message_type & 3) != 0) {
-    /* A result/error answering the HLR (Insert Subscriber Data ...). */
+    /* A result/error answering the HLR (Insert Subscriber Data ...), or an
+     * Authentication Failure Report (type 0x0b), which has no answer. */
+    if (req->message_type == OSMO_GSUP_MSGT_AUTH_FAIL_REPORT) {
+      hp_metrics_gsup(&d->metrics, req->message_type,
+                      d->up != NULL && d->up->ready);
+    }
     if (d->up != NULL && d->up->ready) {
       (void)gsup_send_raw(d->up, data, len);
     }
     return 0;
   }
   if (d->up == NULL || !d->up->ready) {
+    hp_metrics_gsup(&d->metrics, req->message_type, 0);
+    if (req->auts != NULL) {
+      atomic_fetch_add_explicit(&d->metrics.resync_failed, 1,
+                                memory_order_relaxed);
+    }
     app_log(MTCSEC_LOG_WARN,
             "event=relay conn=%llu imsi=%s type=0x%02x result=error "
             "reason=upstream_down",
@@ -334,6 +495,11 @@ static int gsup_relay_up(hp_daemon *d, hp_conn *c,
     }
   }
   if (p == NULL || gsup_send_raw(d->up, data, len) != 0) {
+    hp_metrics_gsup(&d->metrics, req->message_type, 0);
+    if (req->auts != NULL) {
+      atomic_fetch_add_explicit(&d->metrics.resync_failed, 1,
+                                memory_order_relaxed);
+    }
     app_log(MTCSEC_LOG_WARN,
             "event=relay conn=%llu imsi=%s type=0x%02x result=error "
             "reason=%s",
@@ -348,6 +514,7 @@ static int gsup_relay_up(hp_daemon *d, hp_conn *c,
   memcpy(p->imsi, req->imsi, sizeof(p->imsi));
   p->imsi[sizeof(p->imsi) - 1] = '\0';
   p->msg_type = (uint8_t)req->message_type;
+  p->resync = req->auts != NULL;
   p->conn_id = c->id;
   p->deadline = app_now_ms() + (mtcsec_tstamp)d->cfg.upstream_timeout * 1000u;
   app_log(MTCSEC_LOG_DEBUG, "event=relay_up conn=%llu imsi=%s type=0x%02x",
@@ -365,6 +532,7 @@ int hp_gsup_from_sgsn(hp_daemon *d, hp_conn *c, const uint8_t *data,
     /* Without an IMSI there is nobody to answer (osmo-hlr drops too). */
     app_log(MTCSEC_LOG_WARN, "event=gsup_malformed conn=%llu len=%zu rc=%d",
             (unsigned long long)c->id, len, rv);
+    hp_metrics_gsup(&d->metrics, 0, 0);
     return 0;
   }
   if (d->cfg.upstream_hlr[0] != '\0') {
@@ -410,6 +578,16 @@ int hp_gsup_from_upstream(hp_daemon *d, const uint8_t *data, size_t len) {
   p = gsup_find_pending(d, m.imsi, type);
   c = p != NULL ? hp_find_conn(d, p->conn_id) : NULL;
   if (p != NULL && (type & 3) != 0) {
+    /* The answer to a relayed request: counted when it reaches the SGSN. */
+    if (c != NULL) {
+      int ok = (type & 3) == 2;
+      hp_metrics_gsup(&d->metrics, p->msg_type, ok);
+      if (p->resync) {
+        atomic_fetch_add_explicit(ok ? &d->metrics.resync_ok
+                                     : &d->metrics.resync_failed,
+                                  1, memory_order_relaxed);
+      }
+    }
     memset(p, 0, sizeof(*p));
   }
   if (c == NULL) {
@@ -448,6 +626,12 @@ int hp_gsup_from_upstream(hp_daemon *d, const uint8_t *data, size_t len) {
     }
     rv =
       gsup_send_sai_result(c, m.imsi, m.auth_vectors, m.num_auth_vectors, io);
+    atomic_fetch_add_explicit(&d->metrics.vectors_upstream, m.num_auth_vectors,
+                              memory_order_relaxed);
+    if (io) {
+      atomic_fetch_add_explicit(&d->metrics.vectors_stripped,
+                                m.num_auth_vectors, memory_order_relaxed);
+    }
     app_log(MTCSEC_LOG_INFO,
             "event=sai conn=%llu imsi=%s source=upstream vectors=%zu "
             "policy=%s result=ok",
@@ -472,9 +656,44 @@ void hp_gsup_expire(hp_daemon *d, mtcsec_tstamp now, int all) {
             "event=relay imsi=%s type=0x%02x result=error reason=%s", p->imsi,
             (unsigned)p->msg_type, all ? "upstream_lost" : "timeout");
     if (c != NULL) {
+      hp_metrics_gsup(&d->metrics, p->msg_type, 0);
+      if (p->resync) {
+        atomic_fetch_add_explicit(&d->metrics.resync_failed, 1,
+                                  memory_order_relaxed);
+      }
       (void)gsup_send_error(c, p->imsi, gsup_err_type(p->msg_type),
                             GMM_CAUSE_NET_FAIL);
     }
     memset(p, 0, sizeof(*p));
+  }
+  if (all) {
+    return;
+  }
+  for (i = 0; i < HP_MAX_PENDING; i++) {
+    hp_lu *l = &d->lus[i];
+    hp_conn *c;
+    if (!l->used || l->deadline > now) {
+      continue;
+    }
+    c = hp_find_conn(d, l->conn_id);
+    app_log(MTCSEC_LOG_WARN,
+            "event=update_location conn=%llu imsi=%s result=error "
+            "reason=insert_data_timeout",
+            (unsigned long long)l->conn_id, l->imsi);
+    if (c != NULL) {
+      hp_metrics_gsup(&d->metrics, OSMO_GSUP_MSGT_UPDATE_LOCATION_REQUEST, 0);
+      (void)gsup_send_error(c, l->imsi, OSMO_GSUP_MSGT_UPDATE_LOCATION_ERROR,
+                            GMM_CAUSE_NET_FAIL);
+    }
+    memset(l, 0, sizeof(*l));
+  }
+}
+
+void hp_gsup_conn_closed(hp_daemon *d, uint64_t conn_id) {
+  size_t i;
+  for (i = 0; i < HP_MAX_PENDING; i++) {
+    if (d->lus[i].used && d->lus[i].conn_id == conn_id) {
+      memset(&d->lus[i], 0, sizeof(d->lus[i]));
+    }
   }
 }

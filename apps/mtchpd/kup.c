@@ -12,7 +12,14 @@
  *   200 {"kup": "<32 hex>"}   400 malformed   403 not an allowed server
  *   404 unknown or expired (IMSI, RAND)      405/404 other method/path
  *
- * Every request is logged: server id, imsi, status, result (never keys).
+ * Every request is logged: server id, imsi, status, result (never keys),
+ * and counted in mtchpd_kup_requests_total{status}.
+ *
+ * SIGHUP: the main thread creates each connection's SSL from the current
+ * SSL_CTX (an SSL holds its own reference to the context) and hands the
+ * thread a reference to the current allowed_servers snapshot (hp_acl), so
+ * a reload never changes what a thread in flight reads, and the next
+ * connection sees the new certificates and list.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -40,8 +47,42 @@
 typedef struct kup_job {
   hp_daemon *d;
   int fd;
+  SSL *ssl;
+  hp_acl *acl;
+  uint32_t idle_timeout; /* seconds, as configured at accept time */
   char peer[64];
 } kup_job;
+
+/* ------------------------------------------------------- allowed list */
+
+hp_acl *hp_acl_new(const hp_config *cfg) {
+  hp_acl *a = calloc(1, sizeof(*a));
+  if (a == NULL) {
+    return NULL;
+  }
+  atomic_init(&a->refs, 1);
+  a->n = cfg->nallowed;
+  memcpy(a->ids, cfg->allowed, cfg->nallowed * MTCSEC_ID_LEN);
+  return a;
+}
+
+void hp_acl_ref(hp_acl *a) { atomic_fetch_add(&a->refs, 1); }
+
+void hp_acl_unref(hp_acl *a) {
+  if (a != NULL && atomic_fetch_sub(&a->refs, 1) == 1) {
+    free(a);
+  }
+}
+
+int hp_acl_allowed(const hp_acl *a, const uint8_t id[MTCSEC_ID_LEN]) {
+  size_t i;
+  for (i = 0; i < a->n; i++) {
+    if (memcmp(a->ids[i], id, MTCSEC_ID_LEN) == 0) {
+      return 1;
+    }
+  }
+  return 0;
+}
 
 typedef struct kup_req {
   char method[8];
@@ -265,7 +306,9 @@ cleanup:
   return rv;
 }
 
-static void kup_serve(hp_daemon *d, SSL *ssl, const char *peer) {
+static void kup_serve(hp_daemon *d, const kup_job *job) {
+  SSL *ssl = job->ssl;
+  const char *peer = job->peer;
   uint8_t sid[MTCSEC_ID_LEN], rand[MTCSEC_3GPP_RAND_LEN];
   uint8_t ck[MTCSEC_3GPP_CK_LEN], ik[MTCSEC_3GPP_IK_LEN], kup[MTCSEC_KUP_LEN];
   char sidhex[17] = "-", imsi[16] = "-", body[64], kuphex[33];
@@ -308,7 +351,7 @@ static void kup_serve(hp_daemon *d, SSL *ssl, const char *peer) {
   /* Parsed before the authorization check only so that a refused request
    * is logged with its IMSI; a refused server learns nothing more. */
   parsed = kup_parse_body(&r, imsi, rand) == 0;
-  if (!hp_config_allowed(&d->cfg, sid)) {
+  if (!hp_acl_allowed(job->acl, sid)) {
     st = 403;
     kup_error(ssl, st, "server_not_authorized");
     result = "unauthorized";
@@ -356,6 +399,7 @@ log:
   mtcsec_zeroize(kup, sizeof(kup));
   mtcsec_zeroize(kuphex, sizeof(kuphex));
   mtcsec_zeroize(body, sizeof(body));
+  hp_metrics_kup(&d->metrics, st);
   app_log(st == 200 ? MTCSEC_LOG_INFO : MTCSEC_LOG_WARN,
           "event=kup_request peer=%s server=%s imsi=%s status=%d result=%s",
           peer, sidhex, imsi, st, result);
@@ -364,21 +408,22 @@ log:
 static void *kup_thread(void *arg) {
   kup_job *job = arg;
   hp_daemon *d = job->d;
-  SSL *ssl = SSL_new(d->tls);
+  SSL *ssl = job->ssl;
   struct timeval tv;
 
-  tv.tv_sec = (time_t)d->cfg.idle_timeout;
+  tv.tv_sec = (time_t)job->idle_timeout;
   tv.tv_usec = 0;
   (void)setsockopt(job->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   (void)setsockopt(job->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  if (ssl != NULL && SSL_set_fd(ssl, job->fd) == 1) {
+  if (SSL_set_fd(ssl, job->fd) == 1) {
     if (SSL_accept(ssl) == 1) {
-      kup_serve(d, ssl, job->peer);
+      kup_serve(d, job);
       (void)SSL_shutdown(ssl);
     } else {
       unsigned long e = ERR_peek_last_error();
       char buf[160];
       ERR_error_string_n(e, buf, sizeof(buf));
+      hp_metrics_kup(&d->metrics, 0);
       app_log(MTCSEC_LOG_WARN,
               "event=kup_request peer=%s status=0 result=tls_failed "
               "detail=\"%s\"",
@@ -388,6 +433,7 @@ static void *kup_thread(void *arg) {
   ERR_clear_error();
   SSL_free(ssl);
   (void)close(job->fd);
+  hp_acl_unref(job->acl);
   free(job);
   pthread_mutex_lock(&d->kup_mu);
   d->kup_active--;
@@ -415,6 +461,7 @@ void hp_kup_accept(hp_daemon *d) {
   pthread_mutex_lock(&d->kup_mu);
   if (d->kup_active >= d->cfg.kup_max_connections) {
     pthread_mutex_unlock(&d->kup_mu);
+    hp_metrics_kup(&d->metrics, 0);
     app_log(MTCSEC_LOG_WARN, "event=kup_refused reason=max_connections");
     (void)close(fd);
     return;
@@ -433,22 +480,31 @@ void hp_kup_accept(hp_daemon *d) {
     }
     job->d = d;
     job->fd = fd;
+    job->idle_timeout = d->cfg.idle_timeout;
     snprintf(job->peer, sizeof(job->peer), "%s", host);
+    /* Here, in the main thread, which alone swaps d->tls and d->acl. */
+    job->ssl = SSL_new(d->tls);
+    job->acl = d->acl;
+    hp_acl_ref(job->acl);
   }
-  if (job == NULL || pthread_attr_init(&attr) != 0) {
-    free(job);
-    goto fail;
+  if (job == NULL || job->ssl == NULL || pthread_attr_init(&attr) != 0) {
+    goto fail_job;
   }
   (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   if (pthread_create(&t, &attr, kup_thread, job) != 0) {
     pthread_attr_destroy(&attr);
-    free(job);
-    goto fail;
+    goto fail_job;
   }
   pthread_attr_destroy(&attr);
   return;
 
-fail:
+fail_job:
+  if (job != NULL) {
+    SSL_free(job->ssl);
+    hp_acl_unref(job->acl);
+    free(job);
+  }
+  hp_metrics_kup(&d->metrics, 0);
   app_log(MTCSEC_LOG_ERROR, "event=kup_refused reason=no_thread");
   (void)close(fd);
   pthread_mutex_lock(&d->kup_mu);

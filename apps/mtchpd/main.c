@@ -1,8 +1,9 @@
 /*
  * mtchpd: start-up, the poll loop (GSUP listener, SGSN connections, the
- * upstream HLR link, the K_UP listener) and signals through a signalfd:
- * SIGTERM/SIGINT stop (K_UP requests in flight get up to 5 s), SIGHUP is
- * logged and ignored (restart to change the configuration).
+ * upstream HLR link, the K_UP listener), the metrics thread, and signals
+ * through a signalfd: SIGTERM/SIGINT stop (K_UP requests in flight get up
+ * to 5 s); SIGHUP reloads mtchpd.conf and the K_UP certificates without
+ * touching GSUP peers or the vector table (do_reload below).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -52,6 +53,9 @@ static void usage(FILE *f) {
              "                      and the database, then exit\n"
              "  -V, --version       print the version and exit\n"
              "  -h, --help          this help\n"
+             "\n"
+             "SIGHUP reloads the configuration and the K_UP certificates "
+             "(see mtchpd(8)).\n"
              "\n"
              "Exit status: 0 stopped cleanly, 1 could not run, 2 usage, 4 "
              "configuration\nor permission problem, 5 internal error.\n");
@@ -173,6 +177,7 @@ static void gsup_accept(hp_daemon *d) {
     return;
   }
   d->conns[i] = c;
+  atomic_fetch_add(&d->metrics.peers, 1);
   {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
@@ -191,6 +196,7 @@ static void gsup_accept(hp_daemon *d) {
             (unsigned long long)c->id);
     hp_conn_free(c);
     d->conns[i] = NULL;
+    atomic_fetch_sub(&d->metrics.peers, 1);
   }
 }
 
@@ -225,6 +231,42 @@ static int open_store(hp_daemon *d, int check_only) {
   return HP_EXIT_OK;
 }
 
+/* The metrics endpoint.  A listener named in mtchpd.conf must open; the
+ * default one (127.0.0.1:9789) may be taken (another mtchpd on the host,
+ * a configuration written before metrics existed): then mtchpd runs
+ * without it and says so. */
+static int setup_metrics(hp_daemon *d) {
+  char err[512], addr[128];
+  int fd;
+
+  if (d->cfg.metrics_listen[0] == '\0') {
+    return HP_EXIT_OK;
+  }
+  fd = app_tcp_listen(d->cfg.metrics_listen, err, sizeof(err));
+  if (fd < 0) {
+    if (d->cfg.metrics_listen_given) {
+      app_log(MTCSEC_LOG_ERROR,
+              "event=listen_failed service=metrics msg=\"%s\"", err);
+      return HP_EXIT_FAILED;
+    }
+    app_log(MTCSEC_LOG_WARN,
+            "event=metrics_disabled msg=\"%s\" hint=\"the default "
+            "metrics_listen is taken; set metrics_listen (empty disables) in "
+            "mtchpd.conf\"",
+            err);
+    return HP_EXIT_OK;
+  }
+  sock_name(fd, addr, sizeof(addr));
+  if (hp_metrics_start(d, fd) != 0) {
+    (void)close(fd);
+    d->metrics_fd = -1;
+    app_log(MTCSEC_LOG_ERROR, "event=metrics_thread_failed");
+    return HP_EXIT_INTERNAL;
+  }
+  app_log(MTCSEC_LOG_INFO, "event=listening service=metrics addr=%s", addr);
+  return HP_EXIT_OK;
+}
+
 static int setup(hp_daemon *d, int check_only) {
   char err[512], addr[128];
   int rv;
@@ -247,6 +289,10 @@ static int setup(hp_daemon *d, int check_only) {
   }
   if (check_only) {
     return HP_EXIT_OK;
+  }
+  d->acl = hp_acl_new(&d->cfg);
+  if (d->acl == NULL) {
+    return HP_EXIT_INTERNAL;
   }
   if (hp_cache_init(&d->cache, d->cfg.vector_cache_max,
                     d->cfg.vector_lifetime) != 0) {
@@ -275,7 +321,7 @@ static int setup(hp_daemon *d, int check_only) {
     sock_name(d->kup_fd, addr, sizeof(addr));
     app_log(MTCSEC_LOG_INFO, "event=listening service=kup addr=%s", addr);
   }
-  return HP_EXIT_OK;
+  return setup_metrics(d);
 }
 
 static void teardown(hp_daemon *d) {
@@ -285,6 +331,7 @@ static void teardown(hp_daemon *d) {
     d->kup_fd = -1;
   }
   hp_kup_drain(d, 5000);
+  hp_metrics_stop(d);
   if (d->gsup_fd >= 0) {
     (void)close(d->gsup_fd);
   }
@@ -301,7 +348,81 @@ static void teardown(hp_daemon *d) {
   hp_cache_free(&d->cache);
   mtcsec_auc_store_close(d->store);
   SSL_CTX_free(d->tls);
+  hp_acl_unref(d->acl);
   mtcsec_crypto_openssl_del(&d->crypto);
+}
+
+/* ------------------------------------------------------------- reload */
+
+static const char *level_name(int level) {
+  static const char *const names[] = {"error", "warn", "info", "debug"};
+  return level >= 0 && level <= 3 ? names[level] : "?";
+}
+
+/*
+ * SIGHUP: reads mtchpd.conf again.  Applied: the K_UP certificate, key and
+ * CA (a new SSL_CTX for new connections; open ones keep theirs),
+ * allowed_servers (a new snapshot for new connections), integrity_only,
+ * num_vectors, upstream_timeout, isd_timeout, idle_timeout,
+ * kup_max_connections, log_level (unless --log-level was given).  Keys
+ * only a restart applies keep their old value and are named in
+ * restart_needed.  A file or certificate that does not load changes
+ * nothing.  GSUP peers, the upstream link, pending requests and the vector
+ * table are untouched.
+ */
+static void do_reload(hp_daemon *d) {
+  hp_config *nc = calloc(1, sizeof(*nc));
+  char err[600], keys[256];
+  SSL_CTX *tls = NULL;
+  hp_acl *acl = NULL;
+
+  if (nc == NULL) {
+    app_log(MTCSEC_LOG_ERROR, "event=reload result=failed err=\"out of "
+                              "memory\" action=kept_previous_config");
+    return;
+  }
+  if (hp_config_load(nc, d->cfg.file, err, sizeof(err)) != 0) {
+    goto fail;
+  }
+  if (d->cfg.kup_listen[0] != '\0') {
+    tls = app_tls_server_ctx(nc->cert, nc->key, nc->ca, err, sizeof(err));
+    if (tls == NULL) {
+      goto fail;
+    }
+  }
+  acl = hp_acl_new(nc);
+  if (acl == NULL) {
+    snprintf(err, sizeof(err), "out of memory");
+    goto fail;
+  }
+  hp_config_restart_keys(&d->cfg, nc, keys, sizeof(keys));
+  hp_config_keep_restart(nc, &d->cfg);
+  if (tls != NULL) {
+    SSL_CTX_free(d->tls);
+    d->tls = tls;
+  }
+  hp_acl_unref(d->acl);
+  d->acl = acl;
+  memcpy(&d->cfg, nc, sizeof(d->cfg));
+  if (d->cli_log_level < 0) {
+    app_log_set_level(d->cfg.log_level);
+  }
+  app_log(keys[0] != '\0' ? MTCSEC_LOG_WARN : MTCSEC_LOG_INFO,
+          "event=reload result=ok file=%s allowed_servers=%zu "
+          "integrity_only=%zu certificates=%s log_level=%s "
+          "restart_needed=%s",
+          d->cfg.file, d->cfg.nallowed, d->cfg.nio_imsis,
+          tls != NULL ? "reloaded" : "unused", level_name(app_log_level()),
+          keys[0] != '\0' ? keys : "none");
+  free(nc);
+  return;
+
+fail:
+  app_log(MTCSEC_LOG_ERROR,
+          "event=reload result=failed file=%s err=\"%s\" "
+          "action=kept_previous_config",
+          d->cfg.file, err);
+  free(nc);
 }
 
 /* ---------------------------------------------------------------- loop */
@@ -352,6 +473,8 @@ static int run(hp_daemon *d) {
       break;
     }
     hp_gsup_expire(d, app_now_ms(), 0);
+    (void)hp_cache_expire(&d->cache, app_now_ms());
+    atomic_store(&d->metrics.upstream_up, d->up != NULL && d->up->ready);
     if (rc <= 0) {
       continue;
     }
@@ -359,9 +482,7 @@ static int run(hp_daemon *d) {
       struct signalfd_siginfo si;
       while (read(d->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         if (si.ssi_signo == SIGHUP) {
-          app_log(MTCSEC_LOG_INFO,
-                  "event=reload_ignored signal=HUP (restart mtchpd to apply "
-                  "a new configuration)");
+          do_reload(d);
         } else {
           app_log(MTCSEC_LOG_INFO, "event=shutdown signal=%s",
                   si.ssi_signo == SIGTERM ? "TERM" : "INT");
@@ -418,6 +539,8 @@ static int run(hp_daemon *d) {
               d->conns[j] = NULL;
             }
           }
+          hp_gsup_conn_closed(d, c->id);
+          atomic_fetch_sub(&d->metrics.peers, 1);
           hp_conn_free(c);
         }
       }
@@ -485,6 +608,8 @@ int main(int argc, char **argv) {
     return HP_EXIT_INTERNAL;
   }
   d->gsup_fd = d->kup_fd = d->sig_fd = -1;
+  d->metrics_fd = d->metrics_stop_fd = -1;
+  d->cli_log_level = -1;
   if (pthread_mutex_init(&d->kup_mu, NULL) != 0) {
     free(d);
     return HP_EXIT_INTERNAL;
@@ -499,6 +624,9 @@ int main(int argc, char **argv) {
     usage(stderr);
     rv = HP_EXIT_USAGE;
     goto out;
+  }
+  if (lvl != NULL) {
+    d->cli_log_level = level;
   }
   app_log_set_level(level);
   (void)log_init(&hp_osmo_log_info, NULL);

@@ -4,16 +4,18 @@
  * from the built-in AuC (hlr.db) or an upstream osmo-hlr, the bounded
  * (IMSI, RAND) -> (CK, IK) table, and the K_UP service over HTTPS.
  *
- * Files: main.c (start-up, poll loop, signals), config.c (mtchpd.conf),
- * ipa.c (IPA connections and CCM; the framing is apps/common/ipa.c),
- * gsup.c (GSUP handling, AuC, upstream relay, CK/Kc stripping), cache.c
- * (the vector table), kup.c (HTTPS K_UP service, one thread per
- * connection).
+ * Files: main.c (start-up, poll loop, signals, SIGHUP reload), config.c
+ * (mtchpd.conf), ipa.c (IPA connections and CCM; the framing is
+ * apps/common/ipa.c), gsup.c (GSUP handling, AuC, Insert Subscriber Data,
+ * upstream relay, CK/Kc stripping), cache.c (the vector table, hashed),
+ * kup.c (HTTPS K_UP service, one thread per connection), metrics.c
+ * (counters and the Prometheus text endpoint).
  */
 #ifndef MTCHPD_H
 #define MTCHPD_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +38,8 @@ typedef struct hp_config {
   char file[HP_PATH_MAX];
   char gsup_listen[128];
   char kup_listen[128];
+  char metrics_listen[128]; /* "" = no metrics endpoint */
+  int metrics_listen_given; /* set in the file (else the default) */
   char database[HP_PATH_MAX];
   char kek_file[HP_PATH_MAX];
   char ca[HP_PATH_MAX];
@@ -44,6 +48,7 @@ typedef struct hp_config {
   char upstream_hlr[128];    /* "" = built-in AuC */
   char unit_name[64];        /* IPA unit name toward the upstream HLR */
   uint32_t upstream_timeout; /* seconds */
+  uint32_t isd_timeout;      /* seconds an ISD result may take */
   uint32_t vector_lifetime;  /* seconds */
   uint32_t vector_cache_max; /* entries */
   unsigned num_vectors;      /* per Send Auth Info, 1..5 */
@@ -64,13 +69,25 @@ typedef struct hp_config {
  */
 int hp_config_load(hp_config *cfg, const char *path, char *err, size_t errlen);
 
-/** Nonzero if id is in allowed_servers. */
-int hp_config_allowed(const hp_config *cfg, const uint8_t id[MTCSEC_ID_LEN]);
-
 /** Nonzero if imsi is in the integrity_only list of the config. */
 int hp_config_io_imsi(const hp_config *cfg, const char *imsi);
 
+/**
+ * The keys that differ between a and b and that only a restart applies
+ * (listen addresses, database, KEK, upstream_hlr, unit_name, sizes), as a
+ * comma separated list into out ("" when none).
+ */
+void hp_config_restart_keys(const hp_config *a, const hp_config *b, char *out,
+                            size_t outlen);
+
+/** Copies the restart-only keys of old into nc (a SIGHUP keeps them). */
+void hp_config_keep_restart(hp_config *nc, const hp_config *old);
+
 /* ------------------------------------------------------- vector table */
+
+#define HP_VEC_FREE 0
+#define HP_VEC_LIVE 1
+#define HP_VEC_EXPIRED 2 /* CK and IK zeroized; (IMSI, RAND) kept for 404s */
 
 typedef struct hp_vec {
   char imsi[MTCSEC_IMSI_MAX_DIGITS + 1];
@@ -78,21 +95,34 @@ typedef struct hp_vec {
   uint8_t ck[MTCSEC_3GPP_CK_LEN];
   uint8_t ik[MTCSEC_3GPP_IK_LEN];
   mtcsec_tstamp expires;
+  uint32_t hash; /* of (IMSI, RAND) */
+  uint32_t next; /* next slot in the same hash chain, or HP_VEC_NIL */
+  uint8_t state; /* HP_VEC_* */
 } hp_vec;
 
+#define HP_VEC_NIL UINT32_MAX
+
 /**
- * (IMSI, RAND) -> (CK, IK), bounded by count (a ring: the oldest entry is
- * overwritten and zeroized when full) and by age.  Shared by the GSUP loop
- * and the K_UP threads, under a mutex.
+ * (IMSI, RAND) -> (CK, IK), bounded by count and by age (cache.c).  A ring
+ * of cap slots in issue order (when full, the oldest slot is zeroized and
+ * reused) plus a chained hash index over the slots, so a lookup costs
+ * O(1) expected whatever the size.  Every entry has the same lifetime, so
+ * the live entries are always the newest `live` slots: expiry zeroizes CK
+ * and IK from the oldest live slot on, in O(expired).  Shared by the GSUP
+ * loop, the K_UP threads and the metrics thread, under a mutex.
  */
 typedef struct hp_cache {
   pthread_mutex_t mu;
   hp_vec *v;
-  size_t cap, head, count;
+  uint32_t *bucket; /* mask + 1 chain heads */
+  size_t cap, head, live;
+  uint32_t mask;
   uint32_t lifetime_ms;
 } hp_cache;
 
+/** cap 1..2^31 entries.  0 or -1 (out of memory). */
 int hp_cache_init(hp_cache *c, size_t cap, uint32_t lifetime_s);
+/** Zeroizes every entry and frees the table. */
 void hp_cache_free(hp_cache *c);
 void hp_cache_put(hp_cache *c, const char *imsi,
                   const uint8_t rand[MTCSEC_3GPP_RAND_LEN],
@@ -103,6 +133,9 @@ int hp_cache_get(hp_cache *c, const char *imsi,
                  const uint8_t rand[MTCSEC_3GPP_RAND_LEN], mtcsec_tstamp now,
                  uint8_t ck[MTCSEC_3GPP_CK_LEN],
                  uint8_t ik[MTCSEC_3GPP_IK_LEN]);
+/** Zeroizes the keys of the entries expired at now; returns the number of
+ *  live entries left. */
+size_t hp_cache_expire(hp_cache *c, mtcsec_tstamp now);
 
 /* ---------------------------------------------------------------- IPA */
 
@@ -161,22 +194,89 @@ typedef struct hp_pending {
   int used;
   char imsi[MTCSEC_IMSI_MAX_DIGITS + 1];
   uint8_t msg_type; /* request type (low two bits 0) */
+  int resync;       /* a Send Auth Info carrying AUTS */
   uint64_t conn_id; /* the SGSN connection */
   mtcsec_tstamp deadline;
 } hp_pending;
+
+/* An Update Location in built-in mode waiting for the SGSN's answer to our
+ * Insert Subscriber Data (as osmo-hlr's lu_fsm.c). */
+typedef struct hp_lu {
+  int used;
+  char imsi[MTCSEC_IMSI_MAX_DIGITS + 1];
+  uint64_t conn_id; /* the SGSN connection */
+  mtcsec_tstamp deadline;
+} hp_lu;
+
+/* ----------------------------------------------------------- metrics */
+
+/* Label values of mtchpd_gsup_requests_total{type}. */
+enum {
+  HP_GT_SAI = 0,
+  HP_GT_UL,
+  HP_GT_PURGE,
+  HP_GT_AFR,
+  HP_GT_OTHER,
+  HP_GT_MALFORMED,
+  HP_GT_N
+};
+
+/* mtchpd_kup_requests_total{status}: these HTTP codes, 0 = no answer
+ * (TLS handshake failed or the client left), then "other". */
+#define HP_KUP_NSTATUS 11
+
+/** Counters and gauges, updated by every thread (relaxed atomics). */
+typedef struct hp_metrics {
+  _Atomic uint64_t gsup[HP_GT_N][2]; /* [type][0 ok, 1 error] */
+  _Atomic uint64_t vectors_auc, vectors_upstream, vectors_stripped;
+  _Atomic uint64_t kup[HP_KUP_NSTATUS];
+  _Atomic uint64_t resync_ok, resync_failed;
+  atomic_int peers;
+  atomic_int upstream_up;
+} hp_metrics;
+
+/** One GSUP request of msg_type answered (ok != 0: with a result). */
+void hp_metrics_gsup(hp_metrics *m, unsigned msg_type, int ok);
+/** One K_UP request answered with HTTP status (0: none). */
+void hp_metrics_kup(hp_metrics *m, int status);
+
+/* ------------------------------------------------------------- daemon */
+
+/* The K_UP authorization list as the K_UP threads see it: a reference
+ * counted snapshot, replaced (never changed) by a SIGHUP, so a request in
+ * flight keeps the list it started with and the next one sees the new. */
+typedef struct hp_acl {
+  atomic_uint refs;
+  size_t n;
+  uint8_t ids[HP_MAX_ALLOWED][MTCSEC_ID_LEN];
+} hp_acl;
+
+/** A snapshot of cfg's allowed_servers with one reference, or NULL. */
+hp_acl *hp_acl_new(const hp_config *cfg);
+void hp_acl_ref(hp_acl *a);
+/** Drops a reference; frees the list with the last.  NULL allowed. */
+void hp_acl_unref(hp_acl *a);
+/** Nonzero if id is in the list. */
+int hp_acl_allowed(const hp_acl *a, const uint8_t id[MTCSEC_ID_LEN]);
 
 typedef struct hp_daemon {
   hp_config cfg;
   mtcsec_crypto crypto;    /* main thread only */
   mtcsec_auc_store *store; /* main thread only; NULL if none */
   hp_cache cache;
-  SSL_CTX *tls;
-  int gsup_fd, kup_fd, sig_fd;
-  hp_conn **conns; /* GSUP peers (SGSNs), max_connections slots */
-  hp_conn *up;     /* upstream HLR connection or NULL */
+  hp_metrics metrics;
+  SSL_CTX *tls; /* main thread only: SSL_new() happens there */
+  hp_acl *acl;  /* main thread's reference; each K_UP job takes its own */
+  int gsup_fd, kup_fd, sig_fd, metrics_fd, metrics_stop_fd;
+  pthread_t metrics_thread;
+  int metrics_running;
+  int cli_log_level; /* --log-level, or -1: log_level of the file wins */
+  hp_conn **conns;   /* GSUP peers (SGSNs), max_connections slots */
+  hp_conn *up;       /* upstream HLR connection or NULL */
   mtcsec_tstamp up_retry;
   uint64_t next_conn_id;
   hp_pending pending[HP_MAX_PENDING];
+  hp_lu lus[HP_MAX_PENDING];
   /* K_UP threads */
   pthread_mutex_t kup_mu;
   unsigned kup_active;
@@ -189,8 +289,11 @@ int hp_gsup_from_sgsn(hp_daemon *d, hp_conn *c, const uint8_t *data,
 /** Handles one GSUP message from the upstream HLR. */
 int hp_gsup_from_upstream(hp_daemon *d, const uint8_t *data, size_t len);
 /** Fails relayed requests whose deadline passed (or all, when the upstream
- *  link is lost: all != 0). */
+ *  link is lost: all != 0), and (all == 0) Update Locations whose Insert
+ *  Subscriber Data was not answered in time. */
 void hp_gsup_expire(hp_daemon *d, mtcsec_tstamp now, int all);
+/** Forgets what waits on the SGSN connection conn_id (it closed). */
+void hp_gsup_conn_closed(hp_daemon *d, uint64_t conn_id);
 /** The SGSN connection with this id, or NULL. */
 hp_conn *hp_find_conn(hp_daemon *d, uint64_t id);
 
@@ -198,6 +301,11 @@ hp_conn *hp_find_conn(hp_daemon *d, uint64_t id);
 void hp_kup_accept(hp_daemon *d);
 /** Waits (at most timeout_ms) for the K_UP threads to finish. */
 void hp_kup_drain(hp_daemon *d, int timeout_ms);
+
+/** Serves GET /metrics on fd (listening) from a thread.  0 or -1. */
+int hp_metrics_start(hp_daemon *d, int fd);
+/** Stops the metrics thread and closes its socket (if it runs). */
+void hp_metrics_stop(hp_daemon *d);
 
 /** The operator-specific GSUP IE of the policy (docs). */
 #define HP_GSUP_POLICY_IE 0xf0

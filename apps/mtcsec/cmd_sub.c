@@ -26,8 +26,8 @@
 
 #define SUB_ADD_USAGE                                                          \
   "mtcsec sub add IMSI --k HEX (--op HEX | --opc HEX) [--amf HEX] "            \
-  "[--sqn N] [--ind-bitlen N] [--integrity-only] [--usim FILE "                \
-  "[--mtcs-id HEX] [--plmn MCCMNC]]"
+  "[--sqn N] [--ind-bitlen N] [--integrity-only] [--msisdn DIGITS] "           \
+  "[--usim FILE [--mtcs-id HEX] [--plmn MCCMNC]]"
 
 static void sub_help(FILE *f) {
   fprintf(f,
@@ -49,6 +49,9 @@ static void sub_help(FILE *f) {
           "        --integrity-only   the SGSN gets IK but never CK or Kc, "
           "plus the\n"
           "                           integrity=on ciphering=off policy IE\n"
+          "        --msisdn DIGITS    the MSISDN, 1..15 digits, unique (sent "
+          "to the SGSN in\n"
+          "                           Insert Subscriber Data)\n"
           "        --usim FILE        also write the MS's USIM file (JSON, "
           "mode 0600) for\n"
           "                           'mtcsec ms run': IMSI, K, OPc, AMF, "
@@ -59,7 +62,7 @@ static void sub_help(FILE *f) {
           "(default: the IMSI's\n"
           "                           first 5 digits)\n"
           "list  every subscriber: IMSI, policy, AMF, SQN, IND bits, "
-          "created\n"
+          "created, MSISDN\n"
           "show  one subscriber (never K or OPc)\n"
           "\n"
           "Exit status: 0 done, 1 the subscriber or USIM file exists "
@@ -233,6 +236,7 @@ static int sub_add(int argc, char **argv) {
     {"sqn", required_argument, NULL, 's'},
     {"ind-bitlen", required_argument, NULL, 'i'},
     {"integrity-only", no_argument, NULL, 'I'},
+    {"msisdn", required_argument, NULL, 'N'},
     {"usim", required_argument, NULL, 'U'},
     {"mtcs-id", required_argument, NULL, 'M'},
     {"plmn", required_argument, NULL, 'P'},
@@ -299,6 +303,14 @@ static int sub_add(int argc, char **argv) {
       break;
     case 'I':
       sub.integrity_only = 1;
+      break;
+    case 'N':
+      if (!mtcsec_auc_msisdn_valid(optarg, strlen(optarg))) {
+        rv = cli_usage_error(cmd, SUB_ADD_USAGE,
+                             "--msisdn is 1 to 15 digits (E.164, no '+')");
+        goto cleanup;
+      }
+      snprintf(sub.msisdn, sizeof(sub.msisdn), "%s", optarg);
       break;
     case 'U':
       usim = optarg;
@@ -373,7 +385,8 @@ static int sub_add(int argc, char **argv) {
   }
   rv = mtcsec_auc_store_add(st, &sub);
   if (rv == MTCSEC_ERR_BUSY) {
-    cli_err(cmd, "subscriber %s exists already", sub.imsi);
+    /* The IMSI, or the MSISDN, is taken: the store's message says which. */
+    cli_err(cmd, "%s", mtcsec_auc_store_errmsg(st));
     rv = CLI_FAILED;
   } else if (rv != 0) {
     cli_err(cmd, "%s", mtcsec_auc_store_errmsg(st));
@@ -397,10 +410,11 @@ cleanup:
 static int sub_list_row(void *ud, const mtcsec_auc_sub *s) {
   char amf[5], created[21];
   (void)ud;
-  printf("%-15s  %-14s  %s  %15" PRIu64 "  %u  %s\n", s->imsi,
+  printf("%-15s  %-14s  %s  %15" PRIu64 "  %u  %-20s  %s\n", s->imsi,
          s->integrity_only ? "integrity-only" : "normal",
          app_format_hex(amf, s->amf, sizeof(s->amf)), s->sqn, s->ind_bitlen,
-         cli_format_date(created, s->created));
+         cli_format_date(created, s->created),
+         s->msisdn[0] != '\0' ? s->msisdn : "-");
   return 0;
 }
 
@@ -419,8 +433,8 @@ static int sub_list(int argc, char **argv) {
   if (rv != CLI_OK) {
     return rv;
   }
-  printf("%-15s  %-14s  %s  %15s  %s  %s\n", "IMSI", "POLICY", "AMF ", "SQN",
-         "I", "CREATED");
+  printf("%-15s  %-14s  %s  %15s  %s  %-20s  %s\n", "IMSI", "POLICY", "AMF ",
+         "SQN", "I", "CREATED", "MSISDN");
   rv = mtcsec_auc_store_list(st, sub_list_row, NULL);
   if (rv != 0) {
     cli_err("sub list", "%s", mtcsec_auc_store_errmsg(st));
@@ -462,12 +476,14 @@ static int sub_show(int argc, char **argv) {
            "amf: %s\n"
            "sqn: %" PRIu64 "\n"
            "ind_bitlen: %u\n"
-           "created: %s\n",
+           "created: %s\n"
+           "msisdn: %s\n",
            sub.imsi,
            sub.integrity_only ? "integrity-only (integrity=on ciphering=off)"
                               : "normal",
            app_format_hex(amf, sub.amf, sizeof(sub.amf)), sub.sqn,
-           sub.ind_bitlen, cli_format_date(created, sub.created));
+           sub.ind_bitlen, cli_format_date(created, sub.created),
+           sub.msisdn[0] != '\0' ? sub.msisdn : "-");
     rv = CLI_OK;
   }
   mtcsec_auc_store_close(st);

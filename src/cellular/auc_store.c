@@ -1,8 +1,9 @@
 /*
- * The home proxy's subscriber store (auc_store.h).  Schema version 1:
+ * The home proxy's subscriber store (auc_store.h).  Schema version 2:
  *
  *   subscriber(imsi TEXT PRIMARY KEY, keys BLOB, amf BLOB, sqn INTEGER,
- *              ind_bitlen INTEGER, integrity_only INTEGER, created INTEGER)
+ *              ind_bitlen INTEGER, integrity_only INTEGER, created INTEGER,
+ *              msisdn TEXT NULL UNIQUE)               -- msisdn: version 2
  *
  * keys = RFC 5649 wrap under the KEK of K || OPc || IMSI (ASCII digits),
  * through kek.c (store/sqlite_schema.h).  Binding the IMSI inside the wrap
@@ -30,6 +31,7 @@ struct mtcsec_auc_store {
   sqlite3 *db;
   mtcsec_kek_ctx *kek;
   int flags;
+  int version; /* schema version of the open file */
   char err[512];
 };
 
@@ -65,6 +67,19 @@ int mtcsec_auc_imsi_valid(const char *s, size_t len) {
   return 1;
 }
 
+int mtcsec_auc_msisdn_valid(const char *s, size_t len) {
+  size_t i;
+  if (s == NULL || len < 1 || len > MTCSEC_AUC_MSISDN_MAX_DIGITS) {
+    return 0;
+  }
+  for (i = 0; i < len; i++) {
+    if (s[i] < '0' || s[i] > '9') {
+      return 0;
+    }
+  }
+  return 1;
+}
+
 static int auc_exec(mtcsec_auc_store *st, const char *sql) {
   char *msg = NULL;
   if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -88,9 +103,8 @@ static int auc_pragma_int(mtcsec_auc_store *st, const char *sql, int *out) {
   return 0;
 }
 
-/* Version 0 -> 1: the subscriber table.  One transaction. */
+/* Version 0 -> 1: the subscriber table. */
 static const char AUC_SCHEMA_V1[] =
-  "BEGIN IMMEDIATE;"
   "CREATE TABLE subscriber ("
   " imsi TEXT PRIMARY KEY NOT NULL"
   "  CHECK (length(imsi) BETWEEN 6 AND 15 AND imsi NOT GLOB '*[^0-9]*'),"
@@ -101,8 +115,41 @@ static const char AUC_SCHEMA_V1[] =
   " integrity_only INTEGER NOT NULL DEFAULT 0 CHECK (integrity_only IN (0,1)),"
   " created INTEGER NOT NULL) WITHOUT ROWID;"
   "PRAGMA application_id = 1836344168;" /* MTCSEC_AUC_APP_ID */
-  "PRAGMA user_version = 1;"
-  "COMMIT;";
+  "PRAGMA user_version = 1;";
+
+/* Version 1 -> 2: an optional MSISDN (1..15 digits), unique like
+ * osmo-hlr's subscriber.msisdn; existing rows get NULL. */
+static const char AUC_SCHEMA_V2[] =
+  "ALTER TABLE subscriber ADD COLUMN msisdn TEXT DEFAULT NULL"
+  " CHECK (msisdn IS NULL OR (length(msisdn) BETWEEN 1 AND 15"
+  "  AND msisdn NOT GLOB '*[^0-9]*'));"
+  "CREATE UNIQUE INDEX subscriber_msisdn ON subscriber (msisdn);"
+  "PRAGMA user_version = 2;";
+
+static const char *const auc_migrations[MTCSEC_AUC_SCHEMA_VERSION] = {
+  AUC_SCHEMA_V1, AUC_SCHEMA_V2};
+
+/* One migration step from version `from`, in its own transaction.  The
+ * version is read again under the write lock, so two programs opening an
+ * old file at once migrate it once. */
+static int auc_migrate_step(mtcsec_auc_store *st, int from) {
+  int version = -1, rv;
+  rv = auc_exec(st, "BEGIN IMMEDIATE");
+  if (rv != 0) {
+    return rv;
+  }
+  rv = auc_pragma_int(st, "PRAGMA user_version", &version);
+  if (rv == 0 && version == from) {
+    rv = auc_exec(st, auc_migrations[from]);
+  }
+  if (rv == 0) {
+    rv = auc_exec(st, "COMMIT");
+  }
+  if (rv != 0) {
+    (void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+  }
+  return rv;
+}
 
 static int auc_migrate(mtcsec_auc_store *st) {
   int appid = 0, version = 0, rv;
@@ -124,23 +171,27 @@ static int auc_migrate(mtcsec_auc_store *st) {
                     "this program's (%d); upgrade mtcsec",
                     version, MTCSEC_AUC_SCHEMA_VERSION);
   }
+  st->version = version;
   if (version == MTCSEC_AUC_SCHEMA_VERSION) {
     return 0;
   }
   if ((st->flags & MTCSEC_AUC_READONLY) != 0) {
+    if (version >= 1) {
+      return 0; /* readable as it is; columns it lacks read as empty */
+    }
     return auc_errf(st, MTCSEC_ERR_STORE,
                     "subscriber database: empty or old schema (version %d) "
                     "and opened read-only; run 'mtcsec sub add' or start "
                     "mtchpd once to migrate it",
                     version);
   }
-  if (version == 0) {
-    rv = auc_exec(st, AUC_SCHEMA_V1);
+  for (; version < MTCSEC_AUC_SCHEMA_VERSION; version++) {
+    rv = auc_migrate_step(st, version);
     if (rv != 0) {
-      (void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
       return rv;
     }
   }
+  st->version = MTCSEC_AUC_SCHEMA_VERSION;
   return 0;
 }
 
@@ -233,7 +284,7 @@ const char *mtcsec_auc_store_errmsg(const mtcsec_auc_store *st) {
 
 int mtcsec_auc_store_add(mtcsec_auc_store *st, const mtcsec_auc_sub *sub) {
   uint8_t plain[AUC_PLAIN_MAX], wrapped[AUC_WRAP_MAX];
-  size_t ilen, plen;
+  size_t ilen, mlen, plen;
   mtcsec_ssize wlen;
   sqlite3_stmt *s = NULL;
   int rc, rv = MTCSEC_ERR_STORE;
@@ -242,11 +293,17 @@ int mtcsec_auc_store_add(mtcsec_auc_store *st, const mtcsec_auc_sub *sub) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
   ilen = strnlen(sub->imsi, sizeof(sub->imsi));
+  mlen = strnlen(sub->msisdn, sizeof(sub->msisdn));
   if (!mtcsec_auc_imsi_valid(sub->imsi, ilen) ||
       sub->ind_bitlen > MTCSEC_SQN_MAX_IND_BITLEN ||
-      sub->sqn > MTCSEC_SQN_MAX) {
+      sub->sqn > MTCSEC_SQN_MAX ||
+      (mlen > 0 && !mtcsec_auc_msisdn_valid(sub->msisdn, mlen))) {
     return auc_errf(st, MTCSEC_ERR_INVALID_ARGUMENT,
-                    "subscriber: bad IMSI, IND bit length or SQN");
+                    "subscriber: bad IMSI, IND bit length, SQN or MSISDN");
+  }
+  if (st->version < 2) {
+    return auc_errf(st, MTCSEC_ERR_STORE,
+                    "subscriber database: opened read-only or not migrated");
   }
   memcpy(plain, sub->k, MTCSEC_3GPP_K_LEN);
   memcpy(plain + MTCSEC_3GPP_K_LEN, sub->opc, MTCSEC_3GPP_K_LEN);
@@ -260,8 +317,8 @@ int mtcsec_auc_store_add(mtcsec_auc_store *st, const mtcsec_auc_sub *sub) {
   }
   rc = sqlite3_prepare_v2(st->db,
                           "INSERT INTO subscriber (imsi, keys, amf, sqn, "
-                          "ind_bitlen, integrity_only, created) VALUES "
-                          "(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                          "ind_bitlen, integrity_only, created, msisdn) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                           -1, &s, NULL);
   if (rc != SQLITE_OK) {
     rv = auc_sqlfail(st, "preparing the insert");
@@ -275,8 +332,18 @@ int mtcsec_auc_store_add(mtcsec_auc_store *st, const mtcsec_auc_sub *sub) {
   sqlite3_bind_int(s, 6, sub->integrity_only ? 1 : 0);
   sqlite3_bind_int64(s, 7,
                      sub->created != 0 ? sub->created : (int64_t)time(NULL));
+  if (mlen > 0) {
+    sqlite3_bind_text(s, 8, sub->msisdn, (int)mlen, SQLITE_STATIC);
+  } else {
+    sqlite3_bind_null(s, 8);
+  }
   rc = sqlite3_step(s);
-  if (rc == SQLITE_CONSTRAINT) {
+  if (rc == SQLITE_CONSTRAINT &&
+      sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_UNIQUE) {
+    rv =
+      auc_errf(st, MTCSEC_ERR_BUSY,
+               "MSISDN %s belongs to another subscriber already", sub->msisdn);
+  } else if (rc == SQLITE_CONSTRAINT) {
     rv =
       auc_errf(st, MTCSEC_ERR_BUSY, "subscriber %s exists already", sub->imsi);
   } else if (rc != SQLITE_DONE) {
@@ -292,7 +359,7 @@ cleanup:
 }
 
 /* Fills out from a row of (imsi, keys, amf, sqn, ind_bitlen,
- * integrity_only, created). */
+ * integrity_only, created, msisdn). */
 static int auc_row(mtcsec_auc_store *st, sqlite3_stmt *s, mtcsec_auc_sub *out,
                    int with_keys) {
   const unsigned char *imsi = sqlite3_column_text(s, 0);
@@ -300,14 +367,22 @@ static int auc_row(mtcsec_auc_store *st, sqlite3_stmt *s, mtcsec_auc_sub *out,
   const void *amf = sqlite3_column_blob(s, 2);
   sqlite3_int64 sqn = sqlite3_column_int64(s, 3);
   int ind = sqlite3_column_int(s, 4);
+  const unsigned char *msisdn = sqlite3_column_text(s, 7);
+  int mlen = sqlite3_column_bytes(s, 7);
 
   if (imsi == NULL ||
       !mtcsec_auc_imsi_valid((const char *)imsi, (size_t)ilen) || amf == NULL ||
       sqlite3_column_bytes(s, 2) != MTCSEC_3GPP_AMF_LEN || sqn < 0 ||
       (uint64_t)sqn > MTCSEC_SQN_MAX || ind < 0 ||
-      ind > MTCSEC_SQN_MAX_IND_BITLEN) {
+      ind > MTCSEC_SQN_MAX_IND_BITLEN ||
+      (msisdn != NULL &&
+       !mtcsec_auc_msisdn_valid((const char *)msisdn, (size_t)mlen))) {
     return auc_errf(st, MTCSEC_ERR_STORE,
                     "subscriber database: a row is corrupt");
+  }
+  if (msisdn != NULL) {
+    memcpy(out->msisdn, msisdn, (size_t)mlen);
+    out->msisdn[mlen] = '\0';
   }
   memcpy(out->imsi, imsi, (size_t)ilen);
   out->imsi[ilen] = '\0';
@@ -341,9 +416,15 @@ static int auc_row(mtcsec_auc_store *st, sqlite3_stmt *s, mtcsec_auc_sub *out,
   return 0;
 }
 
-#define AUC_COLUMNS                                                            \
-  "SELECT imsi, keys, amf, sqn, ind_bitlen, integrity_only, created "          \
+/* Version 1 files (opened read-only) have no msisdn column. */
+#define AUC_SELECT_V2                                                          \
+  "SELECT imsi, keys, amf, sqn, ind_bitlen, integrity_only, created, msisdn "  \
   "FROM subscriber"
+#define AUC_SELECT_V1                                                          \
+  "SELECT imsi, keys, amf, sqn, ind_bitlen, integrity_only, created, NULL "    \
+  "FROM subscriber"
+#define AUC_SELECT(st, tail)                                                   \
+  ((st)->version >= 2 ? AUC_SELECT_V2 tail : AUC_SELECT_V1 tail)
 
 int mtcsec_auc_store_get(mtcsec_auc_store *st, const char *imsi,
                          mtcsec_auc_sub *out, int with_keys) {
@@ -357,7 +438,7 @@ int mtcsec_auc_store_get(mtcsec_auc_store *st, const char *imsi,
   if (!mtcsec_auc_imsi_valid(imsi, strlen(imsi))) {
     return auc_errf(st, MTCSEC_ERR_INVALID_ARGUMENT, "bad IMSI");
   }
-  if (sqlite3_prepare_v2(st->db, AUC_COLUMNS " WHERE imsi = ?1", -1, &s,
+  if (sqlite3_prepare_v2(st->db, AUC_SELECT(st, " WHERE imsi = ?1"), -1, &s,
                          NULL) != SQLITE_OK) {
     return auc_sqlfail(st, "preparing the lookup");
   }
@@ -413,8 +494,8 @@ int mtcsec_auc_store_list(mtcsec_auc_store *st,
   if (st == NULL || fn == NULL) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
-  if (sqlite3_prepare_v2(st->db, AUC_COLUMNS " ORDER BY imsi", -1, &s, NULL) !=
-      SQLITE_OK) {
+  if (sqlite3_prepare_v2(st->db, AUC_SELECT(st, " ORDER BY imsi"), -1, &s,
+                         NULL) != SQLITE_OK) {
     return auc_sqlfail(st, "preparing the listing");
   }
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {

@@ -5,7 +5,10 @@
  * certificates), against the real mtchpd started on loopback in a
  * temporary directory.
  *
- *   test_homeproxy auc MTCHPD MTCSEC       built-in AuC (hlr.db via CLI)
+ *   test_homeproxy auc MTCHPD MTCSEC       built-in AuC (hlr.db via CLI):
+ *                                          SAI, K_UP, resync, Update
+ *                                          Location with Insert Subscriber
+ *                                          Data, /metrics, SIGHUP reload
  *   test_homeproxy upstream MTCHPD MTCSEC  a real osmo-hlr upstream;
  *                                          exit 77 when it cannot run
  *
@@ -33,9 +36,12 @@
 #include <unistd.h>
 
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <sqlite3.h>
 
 #include <osmocom/core/logging.h>
 #include <osmocom/core/msgb.h>
+#include <osmocom/gsm/gsm48_ie.h>
 #include <osmocom/gsm/gsup.h>
 #include <osmocom/gsm/protocol/ipaccess.h>
 
@@ -51,6 +57,8 @@ static const char OPC_HEX[] = "cd63cb71954a9f4e48a5994e37a02baf";
 static const char IMSI_IO[] = "001010000000001";  /* integrity-only */
 static const char IMSI_N[] = "001010000000002";   /* normal */
 static const char IMSI_SQN[] = "001010000000003"; /* SQN_HE far ahead */
+static const char IMSI_MS[] = "001010000000004";  /* has an MSISDN */
+static const char MSISDN[] = "491701234567";
 static const char SERVER_OK[] = "5e00000000000001";
 static const char SERVER_BAD[] = "5e000000000000ff"; /* e.g. an SGSN */
 
@@ -154,10 +162,11 @@ static void make_env(void) {
            g_dir) == 0,
         "CA");
   {
-    const char *certs[3][3] = {{"server", "localhost", "serverAuth"},
+    const char *certs[4][3] = {{"server", "localhost", "serverAuth"},
                                {"srv_ok", SERVER_OK, "clientAuth"},
-                               {"srv_bad", SERVER_BAD, "clientAuth"}};
-    for (i = 0; i < 3; i++) {
+                               {"srv_bad", SERVER_BAD, "clientAuth"},
+                               {"server2", "hp-reloaded", "serverAuth"}};
+    for (i = 0; i < 4; i++) {
       CHECK(sh("cd '%s' && ( "
                "openssl req -new -newkey ec -pkeyopt "
                "ec_paramgen_curve:P-256 -nodes -keyout %s.key -out %s.csr "
@@ -175,19 +184,22 @@ static void make_env(void) {
   }
 }
 
-static void write_conf(const char *extra) {
+static void write_conf2(const char *allowed, const char *extra) {
   char text[1024];
   snprintf(text, sizeof(text),
            "# mtchpd test configuration\n"
            "gsup_listen = 127.0.0.1:0\n"
            "kup_listen = 127.0.0.1:0\n"
+           "metrics_listen = 127.0.0.1:0\n"
            "allowed_servers = %s\n"
            "vector_lifetime = 60\n"
            "log_level = debug\n"
            "%s",
-           SERVER_OK, extra);
+           allowed, extra);
   write_file("mtchpd.conf", text, 0644);
 }
+
+static void write_conf(const char *extra) { write_conf2(SERVER_OK, extra); }
 
 static int log_has(const char *needle, char *line, size_t linelen) {
   FILE *f = fopen(g_log, "r");
@@ -213,6 +225,20 @@ static int wait_log(const char *needle, int ms) {
   for (waited = 0; waited < ms; waited += 50) {
     struct timespec ts = {0, 50 * 1000 * 1000};
     if (log_has(needle, NULL, 0)) {
+      return 0;
+    }
+    nanosleep(&ts, NULL);
+  }
+  return -1;
+}
+
+/* Waits until needle appears at least n times; the last line into line. */
+static int wait_log_n(const char *needle, int n, int ms, char *line,
+                      size_t linelen) {
+  int waited;
+  for (waited = 0; waited < ms; waited += 50) {
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    if (log_has(needle, line, linelen) >= n) {
       return 0;
     }
     nanosleep(&ts, NULL);
@@ -394,6 +420,39 @@ static int sai(int fd, const char *imsi, const uint8_t *auts,
   return n;
 }
 
+static void gsup_send(int fd, const struct osmo_gsup_message *m) {
+  struct msgb *msg = msgb_alloc(1024, "test");
+  CHECK(osmo_gsup_encode(msg, m) == 0, "encode");
+  ipa_send(fd, IPAC_PROTO_OSMO, IPAC_PROTO_EXT_GSUP, msgb_data(msg),
+           msgb_length(msg));
+  msgb_free(msg);
+}
+
+/* The next GSUP message (CCM skipped), decoded into m (pointing into buf). */
+static void gsup_recv(int fd, uint8_t *buf, size_t buflen,
+                      struct osmo_gsup_message *m) {
+  uint8_t proto;
+  int ext, n;
+  for (;;) {
+    n = ipa_recv(fd, &proto, &ext, buf, buflen);
+    CHECK(n > 0, "no GSUP message");
+    if (proto == IPAC_PROTO_OSMO && ext == IPAC_PROTO_EXT_GSUP) {
+      break;
+    }
+  }
+  CHECK(osmo_gsup_decode(buf, (size_t)n, m) == 0, "decode");
+}
+
+static void gsup_simple(int fd, int type, const char *imsi, int cause) {
+  struct osmo_gsup_message m;
+  memset(&m, 0, sizeof(m));
+  m.message_type = (enum osmo_gsup_message_type)type;
+  snprintf(m.imsi, sizeof(m.imsi), "%s", imsi);
+  m.cause = (enum gsm48_gmm_cause)cause;
+  m.cn_domain = OSMO_GSUP_CN_DOMAIN_PS;
+  gsup_send(fd, &m);
+}
+
 /* Which tags appear in tuple i of a raw result, as a bitmap of 0x20..0x27,
  * and the top-level policy IE (value into pol, length returned in *pl). */
 static unsigned tuple_tags(const uint8_t *p, size_t n, size_t which,
@@ -434,8 +493,10 @@ static unsigned tuple_tags(const uint8_t *p, size_t n, size_t which,
 
 /* ----------------------------------------------------------------- HTTPS */
 
-static int kup_post(int port, const char *who, const char *body, char *resp,
-                    size_t resplen) {
+/* POSTs body to /v1/kup as `who`; the proxy certificate's CN goes into cn
+ * (when not NULL). */
+static int kup_post_cn(int port, const char *who, const char *body, char *resp,
+                       size_t resplen, char *cn, size_t cnlen) {
   char crt[400], key[400], ca[400], err[256], req[1024];
   SSL_CTX *ctx;
   SSL *ssl;
@@ -451,6 +512,15 @@ static int kup_post(int port, const char *who, const char *body, char *resp,
   SSL_set_fd(ssl, fd);
   SSL_set1_host(ssl, "localhost");
   CHECK(SSL_connect(ssl) == 1, "TLS handshake");
+  if (cn != NULL) {
+    X509 *x = SSL_get1_peer_certificate(ssl);
+    cn[0] = '\0';
+    if (x != NULL) {
+      X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn,
+                                (int)cnlen);
+      X509_free(x);
+    }
+  }
   n = snprintf(req, sizeof(req),
                "POST /v1/kup HTTP/1.1\r\nHost: localhost\r\n"
                "Content-Type: application/json\r\nContent-Length: %zu\r\n"
@@ -470,6 +540,11 @@ static int kup_post(int port, const char *who, const char *body, char *resp,
   close(fd);
   SSL_CTX_free(ctx);
   return status;
+}
+
+static int kup_post(int port, const char *who, const char *body, char *resp,
+                    size_t resplen) {
+  return kup_post_cn(port, who, body, resp, resplen, NULL, 0);
 }
 
 static void hex(char *out, const uint8_t *p, size_t n) {
@@ -538,17 +613,20 @@ static void ms_accept(ms *m, const struct osmo_gsup_message *r, size_t i,
   CHECK(memcmp(res->ik, r->auth_vectors[i].ik, 16) == 0, "IK matches");
 }
 
-static void kup_expect(int port, const char *imsi, const uint8_t rand[16],
-                       const mtcsec_aka_result *res) {
+/* K_UP as server `who` (certificate file stem) with ID sid_hex must be the
+ * MS-side value. */
+static void kup_expect_as(int port, const char *who, const char *sid_hex,
+                          const char *imsi, const uint8_t rand[16],
+                          const mtcsec_aka_result *res) {
   char body[256], resp[2048], rh[33], want[33];
   uint8_t sid[8], kup[16];
   mtcsec_crypto crypto;
   int st;
   hex(rh, rand, 16);
   snprintf(body, sizeof(body), "{\"imsi\":\"%s\",\"rand\":\"%s\"}", imsi, rh);
-  st = kup_post(port, "srv_ok", body, resp, sizeof(resp));
+  st = kup_post(port, who, body, resp, sizeof(resp));
   CHECK(st == 200, "K_UP status %d: %s", st, resp);
-  CHECK(app_parse_id(SERVER_OK, sid) == 0, "id");
+  CHECK(app_parse_id(sid_hex, sid) == 0, "id");
   CHECK(mtcsec_crypto_openssl_new(&crypto) == 0, "crypto");
   CHECK(mtcsec_kup_derive(&crypto, res->ck, res->ik, sid, rand, kup) == 0,
         "derive");
@@ -556,6 +634,66 @@ static void kup_expect(int port, const char *imsi, const uint8_t rand[16],
   hex(want, kup, 16);
   CHECK(strstr(resp, want) != NULL, "K_UP differs: want %s in %s", want, resp);
 }
+
+static void kup_expect(int port, const char *imsi, const uint8_t rand[16],
+                       const mtcsec_aka_result *res) {
+  kup_expect_as(port, "srv_ok", SERVER_OK, imsi, rand, res);
+}
+
+/* The status of a K_UP request for (imsi, rand) as `who`. */
+static int kup_status(int port, const char *who, const char *imsi,
+                      const uint8_t rand[16]) {
+  char body[256], resp[2048], rh[33];
+  hex(rh, rand, 16);
+  snprintf(body, sizeof(body), "{\"imsi\":\"%s\",\"rand\":\"%s\"}", imsi, rh);
+  return kup_post(port, who, body, resp, sizeof(resp));
+}
+
+/* ------------------------------------------------------------- metrics */
+
+/* GET /metrics over plain HTTP; the body into out. */
+static void metrics_get(int port, char *out, size_t outlen) {
+  static const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+  int fd = tcp_connect(port);
+  size_t total = 0;
+  ssize_t n;
+  const char *body;
+  CHECK(fd >= 0, "connect to metrics");
+  CHECK(write(fd, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1),
+        "metrics request");
+  while (total + 1 < outlen &&
+         (n = read(fd, out + total, outlen - 1 - total)) > 0) {
+    total += (size_t)n;
+  }
+  out[total] = '\0';
+  close(fd);
+  CHECK(strncmp(out, "HTTP/1.0 200", 12) == 0, "metrics status: %.40s", out);
+  CHECK(strstr(out, "text/plain; version=0.0.4") != NULL, "content type");
+  body = strstr(out, "\r\n\r\n");
+  CHECK(body != NULL, "metrics head");
+  memmove(out, body + 4, strlen(body + 4) + 1);
+}
+
+/* The value of the sample `series` (name with labels, exactly as
+ * exported), or -1 when it is absent. */
+static long long metric(const char *text, const char *series) {
+  size_t n = strlen(series);
+  const char *p = text;
+  while ((p = strstr(p, series)) != NULL) {
+    if ((p == text || p[-1] == '\n') && p[n] == ' ') {
+      return atoll(p + n + 1);
+    }
+    p += n;
+  }
+  return -1;
+}
+
+#define CHECK_METRIC(text, series, want)                                       \
+  do {                                                                         \
+    long long got_ = metric(text, series);                                     \
+    CHECK(got_ == (long long)(want), "%s = %lld, want %lld", series, got_,     \
+          (long long)(want));                                                  \
+  } while (0)
 
 static void kup_negatives(int port, const char *imsi, const uint8_t rand[16]) {
   char body[256], resp[2048], rh[33];
@@ -585,13 +723,373 @@ static void kup_negatives(int port, const char *imsi, const uint8_t rand[16]) {
         "keys never logged");
 }
 
+/* Update Location in built-in mode: Insert Subscriber Data first (MSISDN
+ * when hlr.db has one, PDP info with APN "*", CN domain PS), then the
+ * result once the SGSN answers; an ISD error or no answer gives an error. */
+static void scenario_update_location(int fd) {
+  uint8_t raw[4096];
+  struct osmo_gsup_message m;
+  char msisdn[32];
+  static const uint8_t apn_star[] = {0x01, '*'};
+
+  /* (a) MSISDN known; the SGSN accepts the data. */
+  gsup_simple(fd, OSMO_GSUP_MSGT_UPDATE_LOCATION_REQUEST, IMSI_MS, 0);
+  gsup_recv(fd, raw, sizeof(raw), &m);
+  CHECK(m.message_type == OSMO_GSUP_MSGT_INSERT_DATA_REQUEST,
+        "ISD before the UL result (got 0x%02x)", m.message_type);
+  CHECK(strcmp(m.imsi, IMSI_MS) == 0, "ISD IMSI");
+  CHECK(m.msisdn_enc != NULL &&
+          gsm48_decode_bcd_number2(msisdn, sizeof(msisdn), m.msisdn_enc,
+                                   m.msisdn_enc_len, 0) == 0 &&
+          strcmp(msisdn, MSISDN) == 0,
+        "ISD MSISDN");
+  CHECK(m.cn_domain == OSMO_GSUP_CN_DOMAIN_PS, "ISD CN domain PS");
+  CHECK(m.num_pdp_infos == 1 && m.pdp_infos[0].have_info &&
+          m.pdp_infos[0].context_id == 1 &&
+          m.pdp_infos[0].apn_enc_len == sizeof(apn_star) &&
+          memcmp(m.pdp_infos[0].apn_enc, apn_star, sizeof(apn_star)) == 0,
+        "ISD PDP info with APN \"*\"");
+  gsup_simple(fd, OSMO_GSUP_MSGT_INSERT_DATA_RESULT, IMSI_MS, 0);
+  gsup_recv(fd, raw, sizeof(raw), &m);
+  CHECK(m.message_type == OSMO_GSUP_MSGT_UPDATE_LOCATION_RESULT &&
+          strcmp(m.imsi, IMSI_MS) == 0,
+        "UL result after the ISD result (got 0x%02x)", m.message_type);
+  ok("UL: Insert Subscriber Data (MSISDN, APN \"*\", PS) then the UL "
+     "result");
+
+  /* (b) No MSISDN; the SGSN refuses the data. */
+  gsup_simple(fd, OSMO_GSUP_MSGT_UPDATE_LOCATION_REQUEST, IMSI_N, 0);
+  gsup_recv(fd, raw, sizeof(raw), &m);
+  CHECK(m.message_type == OSMO_GSUP_MSGT_INSERT_DATA_REQUEST &&
+          m.msisdn_enc == NULL && m.num_pdp_infos == 1,
+        "ISD without MSISDN");
+  gsup_simple(fd, OSMO_GSUP_MSGT_INSERT_DATA_ERROR, IMSI_N,
+              GMM_CAUSE_PROTO_ERR_UNSPEC);
+  gsup_recv(fd, raw, sizeof(raw), &m);
+  CHECK(m.message_type == OSMO_GSUP_MSGT_UPDATE_LOCATION_ERROR &&
+          m.cause == GMM_CAUSE_NET_FAIL,
+        "ISD error -> UL error (got 0x%02x cause %d)", m.message_type, m.cause);
+  ok("UL: no MSISDN IE when none is known; an ISD error -> UL error");
+
+  /* (c) The SGSN never answers: UL error after isd_timeout (1 s). */
+  gsup_simple(fd, OSMO_GSUP_MSGT_UPDATE_LOCATION_REQUEST, IMSI_IO, 0);
+  gsup_recv(fd, raw, sizeof(raw), &m);
+  CHECK(m.message_type == OSMO_GSUP_MSGT_INSERT_DATA_REQUEST, "ISD");
+  gsup_recv(fd, raw, sizeof(raw), &m);
+  CHECK(m.message_type == OSMO_GSUP_MSGT_UPDATE_LOCATION_ERROR &&
+          strcmp(m.imsi, IMSI_IO) == 0,
+        "unanswered ISD -> UL error");
+  CHECK(log_has("reason=insert_data_timeout", NULL, 0) == 1, "timeout logged");
+  ok("UL: an unanswered ISD -> UL error after isd_timeout");
+
+  /* (d) Unknown subscriber: an error, no ISD. */
+  gsup_simple(fd, OSMO_GSUP_MSGT_UPDATE_LOCATION_REQUEST, "001019999999999", 0);
+  gsup_recv(fd, raw, sizeof(raw), &m);
+  CHECK(m.message_type == OSMO_GSUP_MSGT_UPDATE_LOCATION_ERROR &&
+          m.cause == GMM_CAUSE_IMSI_UNKNOWN,
+        "UL unknown IMSI");
+  ok("UL: unknown IMSI -> error, cause IMSI unknown, no ISD");
+}
+
+/* /metrics after run_auc's exchanges, counted by hand. */
+static void scenario_metrics_auc(int mport) {
+  static char text[16384];
+  metrics_get(mport, text, sizeof(text));
+  CHECK_METRIC(text,
+               "mtchpd_gsup_requests_total{type=\"send_auth_info\","
+               "result=\"ok\"}",
+               4);
+  CHECK_METRIC(text,
+               "mtchpd_gsup_requests_total{type=\"send_auth_info\","
+               "result=\"error\"}",
+               2);
+  CHECK_METRIC(text,
+               "mtchpd_gsup_requests_total{type=\"update_location\","
+               "result=\"ok\"}",
+               1);
+  CHECK_METRIC(text,
+               "mtchpd_gsup_requests_total{type=\"update_location\","
+               "result=\"error\"}",
+               3);
+  CHECK_METRIC(
+    text, "mtchpd_gsup_requests_total{type=\"purge_ms\",result=\"ok\"}", 0);
+  CHECK_METRIC(text, "mtchpd_vectors_issued_total{source=\"auc\"}", 20);
+  CHECK_METRIC(text, "mtchpd_vectors_issued_total{source=\"upstream\"}", 0);
+  CHECK_METRIC(text, "mtchpd_vectors_stripped_total", 5);
+  CHECK_METRIC(text, "mtchpd_kup_requests_total{status=\"200\"}", 2);
+  CHECK_METRIC(text, "mtchpd_kup_requests_total{status=\"403\"}", 1);
+  CHECK_METRIC(text, "mtchpd_kup_requests_total{status=\"404\"}", 1);
+  CHECK_METRIC(text, "mtchpd_kup_requests_total{status=\"400\"}", 2);
+  CHECK_METRIC(text, "mtchpd_kup_requests_total{status=\"0\"}", 0);
+  CHECK_METRIC(text, "mtchpd_vector_table_entries", 20);
+  CHECK_METRIC(text, "mtchpd_gsup_peers", 1);
+  CHECK_METRIC(text, "mtchpd_upstream_up", 0);
+  CHECK_METRIC(text, "mtchpd_resyncs_total{result=\"ok\"}", 1);
+  CHECK_METRIC(text, "mtchpd_resyncs_total{result=\"failed\"}", 1);
+  CHECK(strstr(text, "# TYPE mtchpd_gsup_requests_total counter") != NULL &&
+          strstr(text, "# TYPE mtchpd_vector_table_entries gauge") != NULL,
+        "TYPE lines");
+  ok("/metrics: GSUP, vector, K_UP, resync counters and the gauges match "
+     "what the test did");
+}
+
+static void write_reload_conf(const char *text) {
+  write_file("mtchpd.conf", text, 0644);
+}
+
+/* SIGHUP: a new allowed_servers, integrity_only and certificate apply to
+ * the next request; a restart-only key keeps its value; the GSUP peer
+ * stays connected and the vector table is kept.  A broken file or
+ * certificate is refused and the running configuration stays. */
+static void scenario_sighup(int gport, int kport, int fd,
+                            const uint8_t rand_n[16],
+                            const mtcsec_aka_result *res_n) {
+  char text[1024], line[2048], cn[128], resp[2048], body[256], rh[33];
+  uint8_t raw[4096];
+  struct osmo_gsup_message r;
+  int fd2, st;
+
+  hex(rh, rand_n, 16);
+  snprintf(body, sizeof(body), "{\"imsi\":\"%s\",\"rand\":\"%s\"}", IMSI_N, rh);
+  st = kup_post_cn(kport, "srv_ok", body, resp, sizeof(resp), cn, sizeof(cn));
+  CHECK(st == 200 && strcmp(cn, "localhost") == 0, "before: %d %s", st, cn);
+  CHECK(kup_status(kport, "srv_bad", IMSI_N, rand_n) == 403, "before: bad");
+
+  snprintf(text, sizeof(text),
+           "# reloaded\n"
+           "gsup_listen = 127.0.0.1:1\n" /* restart-only: must be kept */
+           "kup_listen = 127.0.0.1:0\n"
+           "metrics_listen = 127.0.0.1:0\n"
+           "allowed_servers = %s\n"
+           "integrity_only = %s\n"
+           "cert = server2.pem\n"
+           "key = server2.key\n"
+           "vector_lifetime = 60\n"
+           "isd_timeout = 1\n"
+           "log_level = debug\n",
+           SERVER_BAD, IMSI_N);
+  write_reload_conf(text);
+  CHECK(kill(g_hp, SIGHUP) == 0, "SIGHUP");
+  CHECK(wait_log_n("event=reload result=ok", 1, 5000, line, sizeof(line)) == 0,
+        "reload not logged");
+  CHECK(strstr(line, "restart_needed=gsup_listen ") != NULL ||
+          strstr(line, "restart_needed=gsup_listen\n") != NULL,
+        "restart_needed names gsup_listen: %s", line);
+  CHECK(strstr(line, "allowed_servers=1") != NULL &&
+          strstr(line, "certificates=reloaded") != NULL,
+        "reload line: %s", line);
+
+  /* The next K_UP request: the new list and the new certificate. */
+  st = kup_post_cn(kport, "srv_ok", body, resp, sizeof(resp), cn, sizeof(cn));
+  CHECK(st == 403, "srv_ok after the reload: %d", st);
+  CHECK(strcmp(cn, "hp-reloaded") == 0, "new certificate served: %s", cn);
+  kup_expect_as(kport, "srv_bad", SERVER_BAD, IMSI_N, rand_n, res_n);
+  ok("SIGHUP: new allowed_servers and certificate on the next K_UP request; "
+     "the vector table is kept");
+
+  /* The GSUP peer connected before the reload is still served, with the
+   * new integrity_only list. */
+  {
+    int n = sai(fd, IMSI_N, NULL, NULL, raw, sizeof(raw), &r);
+    check_io_result(raw, (size_t)n, &r);
+  }
+  fd2 = sgsn_connect(gport); /* the old listener: gsup_listen was kept */
+  close(fd2);
+  CHECK(!log_has("event=gsup_closed conn=1 ", NULL, 0), "peer 1 closed");
+  ok("SIGHUP: the open GSUP peer stays connected; integrity_only applies; "
+     "gsup_listen (restart-only) keeps its old value");
+
+  /* A broken file: refused, the running configuration stays. */
+  snprintf(text, sizeof(text),
+           "gsup_listen = 127.0.0.1:0\n"
+           "kup_listen = 127.0.0.1:0\n"
+           "metrics_listen = 127.0.0.1:0\n"
+           "allowed_servers = %s\n"
+           "vector_lifetime = banana\n",
+           SERVER_OK);
+  write_reload_conf(text);
+  CHECK(kill(g_hp, SIGHUP) == 0, "SIGHUP");
+  CHECK(wait_log_n("event=reload result=failed", 1, 5000, line, sizeof(line)) ==
+          0,
+        "refused reload not logged");
+  CHECK(strstr(line, "vector_lifetime") != NULL &&
+          strstr(line, "action=kept_previous_config") != NULL,
+        "refusal says why: %s", line);
+  CHECK(kup_status(kport, "srv_ok", IMSI_N, rand_n) == 403, "old list kept");
+  kup_expect_as(kport, "srv_bad", SERVER_BAD, IMSI_N, rand_n, res_n);
+  {
+    int n = sai(fd, IMSI_N, NULL, NULL, raw, sizeof(raw), &r);
+    check_io_result(raw, (size_t)n, &r);
+  }
+  ok("SIGHUP with a broken file: refused with a log line, the old "
+     "configuration keeps working");
+
+  /* A certificate that does not load: refused too. */
+  snprintf(text, sizeof(text),
+           "gsup_listen = 127.0.0.1:0\n"
+           "kup_listen = 127.0.0.1:0\n"
+           "metrics_listen = 127.0.0.1:0\n"
+           "allowed_servers = %s\n"
+           "cert = missing.pem\n"
+           "vector_lifetime = 60\n",
+           SERVER_OK);
+  write_reload_conf(text);
+  CHECK(kill(g_hp, SIGHUP) == 0, "SIGHUP");
+  CHECK(wait_log_n("event=reload result=failed", 2, 5000, line, sizeof(line)) ==
+          0,
+        "refused reload not logged");
+  CHECK(strstr(line, "missing.pem") != NULL, "names the file: %s", line);
+  st = kup_post_cn(kport, "srv_bad", body, resp, sizeof(resp), cn, sizeof(cn));
+  CHECK(st == 200 && strcmp(cn, "hp-reloaded") == 0,
+        "old certificate and list kept: %d %s", st, cn);
+  ok("SIGHUP with a certificate that does not load: refused, nothing "
+     "changes");
+}
+
+/* hlr.db schema version 1 (as mtchpd wrote it before MSISDNs) with one
+ * row: read-only commands read it as it is; `sub add` migrates it to
+ * version 2 in place, keeping the row. */
+static void scenario_migration(const char *mtcsec) {
+  static const char v1[] =
+    "CREATE TABLE subscriber ("
+    " imsi TEXT PRIMARY KEY NOT NULL"
+    "  CHECK (length(imsi) BETWEEN 6 AND 15 AND imsi NOT GLOB '*[^0-9]*'),"
+    " keys BLOB NOT NULL,"
+    " amf BLOB NOT NULL CHECK (length(amf) = 2),"
+    " sqn INTEGER NOT NULL CHECK (sqn BETWEEN 0 AND 281474976710655),"
+    " ind_bitlen INTEGER NOT NULL DEFAULT 5 CHECK (ind_bitlen BETWEEN 0 AND "
+    "5),"
+    " integrity_only INTEGER NOT NULL DEFAULT 0 CHECK (integrity_only IN "
+    "(0,1)),"
+    " created INTEGER NOT NULL) WITHOUT ROWID;"
+    "PRAGMA application_id = 1836344168;"
+    "PRAGMA user_version = 1;"
+    "INSERT INTO subscriber VALUES ('001010000000077', x'00', x'8000', 32, 5,"
+    " 0, 1700000000);";
+  char dir[400], db[450];
+  sqlite3 *h = NULL;
+  sqlite3_stmt *st = NULL;
+  int version = -1;
+
+  snprintf(dir, sizeof(dir), "%s/v1", g_dir);
+  snprintf(db, sizeof(db), "%s/hlr.db", dir);
+  CHECK(mkdir(dir, 0700) == 0, "mkdir");
+  CHECK(sh("cp '%s/kek' '%s/kek'", g_dir, dir) == 0, "kek");
+  CHECK(sqlite3_open(db, &h) == SQLITE_OK &&
+          sqlite3_exec(h, v1, NULL, NULL, NULL) == SQLITE_OK,
+        "version 1 file");
+  sqlite3_close(h);
+  CHECK(sh("'%s' -d '%s' sub show 001010000000077 | grep -qx 'msisdn: -'",
+           mtcsec, dir) == 0,
+        "a version 1 file reads (read-only, not migrated)");
+  CHECK(sh("'%s' -d '%s' sub add 001010000000078 --k %s --opc %s --msisdn 12 "
+           ">/dev/null && '%s' -d '%s' sub list | grep 001010000000077 | "
+           "grep -q -- ' -$' && '%s' -d '%s' sub show 001010000000078 | grep "
+           "-qx 'msisdn: 12'",
+           mtcsec, dir, K_HEX, OPC_HEX, mtcsec, dir, mtcsec, dir) == 0,
+        "sub add on a version 1 file");
+  CHECK(sqlite3_open(db, &h) == SQLITE_OK &&
+          sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &st, NULL) ==
+            SQLITE_OK &&
+          sqlite3_step(st) == SQLITE_ROW,
+        "read version");
+  version = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  CHECK(version == 2, "migrated to version 2 (got %d)", version);
+  ok("hlr.db version 1 -> 2 (msisdn): read-only reads it as it is, sub add "
+     "migrates it and keeps the rows");
+}
+
+/* A listening TCP socket on 127.0.0.1:port, or -1 (port taken). */
+static int hold_port(int port) {
+  struct sockaddr_in sa;
+  int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+  CHECK(fd >= 0, "socket");
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 4) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* A second mtchpd with its own configuration (conf text) and log; waits
+ * until it logs `until` or exits; returns its exit status, or -1 while it
+ * still runs (then it is stopped). */
+static int second_hp(const char *mtchpd, const char *conf, const char *until,
+                     const char *logname) {
+  char cpath[400], lpath[400], cmd[1200];
+  const char *argv[4];
+  pid_t pid;
+  int i, status;
+  snprintf(cpath, sizeof(cpath), "%s/second.conf", g_dir);
+  snprintf(lpath, sizeof(lpath), "%s/%s", g_dir, logname);
+  write_file("second.conf", conf, 0644);
+  argv[0] = mtchpd;
+  argv[1] = "-c";
+  argv[2] = cpath;
+  argv[3] = NULL;
+  pid = spawn(argv, lpath);
+  snprintf(cmd, sizeof(cmd), "grep -q '%s' '%s'", until, lpath);
+  for (i = 0; i < 200; i++) {
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    }
+    if (sh("%s", cmd) == 0) {
+      break;
+    }
+    nanosleep(&ts, NULL);
+  }
+  kill(pid, SIGTERM);
+  waitpid(pid, &status, 0);
+  return -1;
+}
+
+/* metrics_listen: a value set in the file must open (exit 1 otherwise);
+ * the default 127.0.0.1:9789, when taken, only disables metrics, so that
+ * configurations written before metrics still start. */
+static void scenario_metrics_port(const char *mtchpd) {
+  int held = hold_port(9789), rv;
+  char conf[512];
+  snprintf(conf, sizeof(conf),
+           "gsup_listen = 127.0.0.1:0\nkup_listen =\n"
+           "metrics_listen = 127.0.0.1:%d\n",
+           9789);
+  if (held < 0) {
+    printf("# 127.0.0.1:9789 is in use by another program: checked as "
+           "taken\n");
+  }
+  rv = second_hp(mtchpd, conf, "event=ready", "second1.log");
+  if (held >= 0 || rv != -1) {
+    CHECK(rv == 1, "explicit metrics_listen taken: exit %d, want 1", rv);
+  }
+  snprintf(conf, sizeof(conf), "gsup_listen = 127.0.0.1:0\nkup_listen =\n");
+  rv = second_hp(mtchpd, conf, "event=ready", "second2.log");
+  CHECK(rv == -1, "default metrics_listen taken: mtchpd must run (exit %d)",
+        rv);
+  if (held >= 0) {
+    CHECK(sh("grep -q 'event=metrics_disabled' '%s/second2.log'", g_dir) == 0,
+          "metrics_disabled logged");
+    close(held);
+  }
+  ok("metrics_listen: a taken port in the file stops mtchpd (exit 1); the "
+     "default one, taken, only disables metrics");
+}
+
 static int run_auc(const char *mtchpd, const char *mtcsec) {
   uint8_t raw[4096], auts[14];
   struct osmo_gsup_message r;
   mtcsec_aka_result res_io, res_n, res;
   mtcsec_sqn_verdict v;
   ms m;
-  int n, fd, gport, kport;
+  int n, fd, gport, kport, mport;
+  uint8_t rand_n[16];
   char out[2048];
 
   make_env();
@@ -610,6 +1108,25 @@ static int run_auc(const char *mtchpd, const char *mtcsec) {
   CHECK(sh("'%s' -d '%s' sub add %s --k %s --opc %s >/dev/null 2>&1", mtcsec,
            g_dir, IMSI_N, K_HEX, OPC_HEX) != 0,
         "duplicate refused");
+  CHECK(sh("'%s' -d '%s' sub add %s --k %s --opc %s --msisdn %s >/dev/null",
+           mtcsec, g_dir, IMSI_MS, K_HEX, OPC_HEX, MSISDN) == 0,
+        "sub add --msisdn");
+  CHECK(sh("'%s' -d '%s' sub add 001010000000005 --k %s --opc %s --msisdn %s "
+           ">/dev/null 2>&1; test $? -eq 1",
+           mtcsec, g_dir, K_HEX, OPC_HEX, MSISDN) == 0,
+        "an MSISDN twice is refused (exit 1)");
+  CHECK(sh("'%s' -d '%s' sub add 001010000000005 --k %s --opc %s --msisdn "
+           "+4917 >/dev/null 2>&1; test $? -eq 2",
+           mtcsec, g_dir, K_HEX, OPC_HEX) == 0,
+        "a malformed MSISDN is a usage error (exit 2)");
+  CHECK(sh("'%s' -d '%s' sub show %s | grep -qx 'msisdn: %s' && "
+           "'%s' -d '%s' sub show %s | grep -qx 'msisdn: -' && "
+           "'%s' -d '%s' sub list | grep %s | grep -q %s",
+           mtcsec, g_dir, IMSI_MS, MSISDN, mtcsec, g_dir, IMSI_N, mtcsec, g_dir,
+           IMSI_MS, MSISDN) == 0,
+        "sub show/list print the MSISDN");
+  ok("mtcsec sub add --msisdn: stored, shown, unique, digits only");
+  scenario_migration(mtcsec);
   CHECK(sh("'%s' -d '%s' sub show %s > '%s/show.txt' && grep -q "
            "integrity-only '%s/show.txt' && ! grep -qi -e %s -e %s "
            "'%s/show.txt' && '%s' -d '%s' sub list | grep -q %s",
@@ -620,11 +1137,12 @@ static int run_auc(const char *mtchpd, const char *mtcsec) {
         "K in the clear in hlr.db");
   ok("mtcsec sub add/list/show; K and OPc never printed, wrapped at rest");
 
-  write_conf("");
+  write_conf("isd_timeout = 1\n");
   start_hp(mtchpd);
   gport = log_port("gsup");
   kport = log_port("kup");
-  CHECK(gport > 0 && kport > 0, "ports");
+  mport = log_port("metrics");
+  CHECK(gport > 0 && kport > 0 && mport > 0, "ports");
   fd = sgsn_connect(gport);
   ok("IPA: ID_GET/ID_RESP/ID_ACK and PING/PONG like osmo-hlr");
 
@@ -646,6 +1164,7 @@ static int run_auc(const char *mtchpd, const char *mtcsec) {
   ms_accept(&m, &r, 0, &res_n);
   CHECK(memcmp(res_n.ck, r.auth_vectors[0].ck, 16) == 0, "CK matches");
   kup_expect(kport, IMSI_N, r.auth_vectors[0].rand, &res_n);
+  memcpy(rand_n, r.auth_vectors[0].rand, 16);
   ok("SAI normal subscriber: CK and Kc present, no policy IE");
 
   /* Unknown IMSI. */
@@ -680,7 +1199,12 @@ static int run_auc(const char *mtchpd, const char *mtcsec) {
     ms_accept(&m, &r, 1, &res);
     ok("SQN out of range -> AUTS -> resync; the next AUTN is accepted");
   }
+
+  scenario_update_location(fd);
+  scenario_metrics_auc(mport);
+  scenario_sighup(gport, kport, fd, rand_n, &res_n);
   close(fd);
+  scenario_metrics_port(mtchpd);
 
   /* Graceful stop. */
   CHECK(kill(g_hp, SIGTERM) == 0, "kill");
@@ -745,7 +1269,8 @@ static int run_upstream(const char *mtchpd, const char *mtcsec) {
   ms m;
   char cfg[1024], path[400], db[400], hlrlog[400], out[8192], cmd[1024];
   const char *argv[8];
-  int fd, gport, kport, n, i;
+  int fd, gport, kport, mport, n, i;
+  size_t nvec = 0, nio = 0;
 
   (void)mtcsec;
   if (access(hlr_bin, X_OK) != 0) {
@@ -803,11 +1328,14 @@ static int run_upstream(const char *mtchpd, const char *mtcsec) {
   CHECK(wait_log("event=upstream_ready", 5000) == 0, "upstream link");
   gport = log_port("gsup");
   kport = log_port("kup");
+  mport = log_port("metrics");
+  CHECK(gport > 0 && kport > 0 && mport > 0, "ports");
   fd = sgsn_connect(gport);
 
   ms_init(&m);
   n = sai(fd, IMSI_IO, NULL, NULL, raw, sizeof(raw), &r);
   check_io_result(raw, (size_t)n, &r);
+  nio = nvec = r.num_auth_vectors;
   ms_accept(&m, &r, 0, &res);
   ok("upstream: SAI relayed from osmo-hlr, CK and Kc stripped, policy IE "
      "added; MS accepts AUTN");
@@ -818,6 +1346,7 @@ static int run_upstream(const char *mtchpd, const char *mtcsec) {
   ms_init(&m);
   n = sai(fd, IMSI_N, NULL, NULL, raw, sizeof(raw), &r);
   check_normal_result(raw, (size_t)n, &r);
+  nvec += r.num_auth_vectors;
   ms_accept(&m, &r, 0, &res);
   CHECK(memcmp(res.ck, r.auth_vectors[0].ck, 16) == 0, "CK matches");
   ok("upstream: a normal subscriber gets CK and Kc as usual");
@@ -826,6 +1355,27 @@ static int run_upstream(const char *mtchpd, const char *mtcsec) {
   CHECK(r.message_type == OSMO_GSUP_MSGT_SEND_AUTH_INFO_ERROR,
         "unknown IMSI relayed as an error");
   ok("upstream: osmo-hlr's error for an unknown IMSI is relayed");
+  {
+    static char text[16384];
+    metrics_get(mport, text, sizeof(text));
+    CHECK_METRIC(text, "mtchpd_upstream_up", 1);
+    CHECK_METRIC(text, "mtchpd_vectors_issued_total{source=\"upstream\"}",
+                 nvec);
+    CHECK_METRIC(text, "mtchpd_vectors_issued_total{source=\"auc\"}", 0);
+    CHECK_METRIC(text, "mtchpd_vectors_stripped_total", nio);
+    CHECK_METRIC(text,
+                 "mtchpd_gsup_requests_total{type=\"send_auth_info\","
+                 "result=\"ok\"}",
+                 2);
+    CHECK_METRIC(text,
+                 "mtchpd_gsup_requests_total{type=\"send_auth_info\","
+                 "result=\"error\"}",
+                 1);
+    CHECK_METRIC(text, "mtchpd_kup_requests_total{status=\"200\"}", 1);
+    CHECK_METRIC(text, "mtchpd_gsup_peers", 1);
+    CHECK(nvec > 0 && nio > 0, "vectors relayed");
+  }
+  ok("upstream: /metrics counts the relayed vectors and upstream_up = 1");
   close(fd);
   return 0;
 }
