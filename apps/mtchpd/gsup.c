@@ -567,7 +567,7 @@ int hp_gsup_from_upstream(hp_daemon *d, const uint8_t *data, size_t len) {
   hp_pending *p;
   hp_conn *c;
   size_t i;
-  int rv = osmo_gsup_decode(data, len, &m), io;
+  int rv = osmo_gsup_decode(data, len, &m), io, resync;
   uint8_t type;
 
   if (rv < 0 || !mtcsec_auc_imsi_valid(m.imsi, strlen(m.imsi))) {
@@ -577,6 +577,7 @@ int hp_gsup_from_upstream(hp_daemon *d, const uint8_t *data, size_t len) {
   type = (uint8_t)m.message_type;
   p = gsup_find_pending(d, m.imsi, type);
   c = p != NULL ? hp_find_conn(d, p->conn_id) : NULL;
+  resync = p != NULL && p->resync;
   if (p != NULL && (type & 3) != 0) {
     /* The answer to a relayed request: counted when it reaches the SGSN. */
     if (c != NULL) {
@@ -634,8 +635,8 @@ int hp_gsup_from_upstream(hp_daemon *d, const uint8_t *data, size_t len) {
     }
     app_log(MTCSEC_LOG_INFO,
             "event=sai conn=%llu imsi=%s source=upstream vectors=%zu "
-            "policy=%s result=ok",
-            (unsigned long long)c->id, m.imsi, m.num_auth_vectors,
+            "resync=%d policy=%s result=ok",
+            (unsigned long long)c->id, m.imsi, m.num_auth_vectors, resync,
             io ? "integrity-only" : "normal");
     mtcsec_zeroize(&m, sizeof(m));
     (void)rv; /* a failed send shows on the SGSN socket */

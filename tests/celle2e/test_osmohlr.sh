@@ -112,7 +112,7 @@ out_has ms '^2/2 payloads answered$'
 TLLI=$(sed -n -E 's/^attached: .*TLLI ([0-9a-f]{8}),.*/\1/p' "$T/ms.out")
 
 log "the vectors came from osmo-hlr; mtchpd stripped CK and Kc"
-log_has hp "event=sai conn=[0-9]+ imsi=$IMSI source=upstream vectors=[0-9]+ policy=integrity-only result=ok"
+log_has hp "event=sai conn=[0-9]+ imsi=$IMSI source=upstream vectors=[0-9]+ resync=0 policy=integrity-only result=ok"
 expect_count hp 'source=auc' 0
 expect_count osmohlr "IMSI='$IMSI': Generated [0-9]+ vectors" 1
 log_has sgsn "event=sai tlli=$TLLI imsi=$IMSI vectors=[0-9]+ ck_received=0 kc_received=0 policy=integrity resync=0"
@@ -138,6 +138,7 @@ if [ -z "$SQN" ] || [ "$SQN" -le 32031 ]; then
   fail "SQN after resync: '$SQN', expected above 32031"
 fi
 log_has sgsn "event=sai tlli=[0-9a-f]{8} imsi=$IMSI .*ck_received=0 kc_received=0 policy=integrity resync=1"
+log_has hp "event=sai conn=[0-9]+ imsi=$IMSI source=upstream vectors=[0-9]+ resync=1 policy=integrity-only result=ok"
 # osmo-hlr made the vectors of the stale challenge and, after checking the
 # AUTS, the fresh ones.
 expect_count osmohlr "IMSI='$IMSI': Generated [0-9]+ vectors" 3
