@@ -392,7 +392,7 @@ int mtcsec_imsi_to_tbcd(const char *imsi, size_t imsilen,
  * (destlen >= digits + 1; 16 always suffices).  The digits end at the first
  * 0xF nibble; every nibble after it must be 0xF.  Returns the number of
  * digits, MTCSEC_ERR_MALFORMED (nibble 0xA..0xE, filler not at the end,
- * fewer than 6 digits) or NOBUF.
+ * fewer than 6 or more than 15 digits) or NOBUF.
  */
 mtcsec_ssize mtcsec_imsi_from_tbcd(const uint8_t tbcd[MTCSEC_IMSI_TBCD_LEN],
                                    char *dest, size_t destlen);

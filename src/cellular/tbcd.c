@@ -55,8 +55,8 @@ mtcsec_ssize mtcsec_imsi_from_tbcd(const uint8_t tbcd[MTCSEC_IMSI_TBCD_LEN],
       digits[n++] = (char)('0' + nib);
     }
   }
-  if (n < MTCSEC_IMSI_MIN_DIGITS) {
-    return MTCSEC_ERR_MALFORMED;
+  if (n < MTCSEC_IMSI_MIN_DIGITS || n > MTCSEC_IMSI_MAX_DIGITS) {
+    return MTCSEC_ERR_MALFORMED; /* 16 digits: no filler, not an IMSI */
   }
   if (destlen < n + 1) {
     return MTCSEC_ERR_NOBUF;

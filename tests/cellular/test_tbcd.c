@@ -44,6 +44,10 @@ static void test_tbcd_imsi_invalid(void **state) {
   cell_unhex("4200f1ffffffffff", t, 8);
   assert_int_equal(mtcsec_imsi_from_tbcd(t, s, sizeof(s)),
                    MTCSEC_ERR_MALFORMED);
+  /* 16 digits (no filler) is not an IMSI, whatever the buffer size. */
+  cell_unhex("1032547698103254", t, 8);
+  assert_int_equal(mtcsec_imsi_from_tbcd(t, s, sizeof(s)),
+                   MTCSEC_ERR_MALFORMED);
 }
 
 static void test_tbcd_plmn(void **state) {
