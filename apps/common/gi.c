@@ -116,6 +116,10 @@ const char *gi_status_name(uint8_t status) {
     return "too_many_contexts";
   case GI_STATUS_MALFORMED:
     return "malformed";
+  case GI_STATUS_STALE_RAND:
+    return "stale_rand";
+  case GI_STATUS_INTERNAL:
+    return "internal";
   default:
     return "unknown";
   }

@@ -54,7 +54,11 @@ enum {
   GI_STATUS_UNKNOWN_VECTOR = 0x02, /* home proxy said 404 (wrong RAND) */
   GI_STATUS_HP_FAILED = 0x03,      /* home proxy unreachable or failed */
   GI_STATUS_TOO_MANY = 0x04,       /* cellular_max_contexts reached */
-  GI_STATUS_MALFORMED = 0x05       /* the IMSI is not 6..15 TBCD digits */
+  GI_STATUS_MALFORMED = 0x05,      /* the IMSI is not 6..15 TBCD digits */
+  GI_STATUS_STALE_RAND = 0x06,     /* (IMSI, RAND) used before and its
+                                    * channel state is gone: re-attach */
+  GI_STATUS_INTERNAL = 0x07        /* mtcsd failed (could not record the
+                                    * RAND, out of memory): nothing kept */
 };
 
 /** A decoded frame.  body points into the caller's buffer. */
@@ -102,7 +106,8 @@ mtcsec_ssize gi_decode(gi_frame *f, const uint8_t *in, size_t inlen);
 const char *gi_type_name(uint8_t type);
 
 /** "ok", "not_authorized", "unknown_vector", "home_proxy_failed",
- *  "too_many_contexts", "malformed"; "unknown" otherwise.  Never NULL. */
+ *  "too_many_contexts", "malformed", "stale_rand", "internal"; "unknown"
+ *  otherwise.  Never NULL. */
 const char *gi_status_name(uint8_t status);
 
 #endif /* MTCSEC_GI_H */

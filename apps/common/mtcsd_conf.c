@@ -40,6 +40,8 @@ const app_conf_key app_mtcsd_keys[] = {
   {"home_proxy_key", "mtcs-client.key", "its private key"},
   {"cellular_max_contexts", "65536", "PDP contexts with live keys at once"},
   {"cellular_key_lifetime", "86400", "seconds a context's payload keys live"},
+  {"cellular_db", "cellular.db",
+   "SQLite file of the (IMSI, RAND) pairs given payload keys"},
   {NULL, NULL, NULL}};
 
 const app_conf_key *app_mtcsd_key(const char *key) {

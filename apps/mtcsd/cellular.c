@@ -3,34 +3,50 @@
  * over TLS 1.3 with a client certificate whose CN is their ID (one of
  * allowed_ggsns), and exchange Gi frames (apps/common/gi.h) with mtcsd:
  *
- *   CTX_OPEN(IMSI, RAND) -> K_UP from the home proxy over HTTPS
+ *   CTX_OPEN(IMSI, RAND) -> the channel state of (IMSI, RAND) if mtcsd
+ *     holds it, else K_UP from the home proxy over HTTPS
  *     (apps/common/kup_client.h) -> mtcsec_up_keys_derive() -> one
- *     mtcsec_chan per context -> CTX_RESULT(status)
+ *     mtcsec_chan per (IMSI, RAND), recorded in cellular_db -> CTX_RESULT
  *   UPLINK(record) -> mtcsec_chan_open() -> the built-in application ->
  *     DOWNLINK("ack " || payload)
- *   CTX_CLOSE -> the context is zeroized
+ *   CTX_CLOSE -> the context ends; its channel state stays for a re-open
  *
  * One thread, one epoll loop, non-blocking TLS connections.  The K_UP
  * request of a CTX_OPEN is blocking inside this thread (bounded by
  * KUP_CLIENT_TIMEOUT_MS): while it runs, other GGSN connections wait.  This
  * is the testbed's trade-off, documented in CELLULAR-SYSTEM.md.
  *
- * Contexts.  A table bounded by cellular_max_contexts, keyed on (GGSN
- * connection, TEID) through a hash with chaining (no scan per packet).
- * Each context also sits on its connection's list (closed with it) and on
- * one of two FIFOs: live contexts in opening order (the expiry sweep pops
- * from the head) and expired ones in expiry order.  An expired context has
- * its keys erased at once but keeps its table entry, so that a late record
- * counts as `expired` rather than `unknown_ctx`; when the table is full a
- * CTX_OPEN reuses the oldest expired entry.  Contexts are zeroized when
- * closed, replaced, expired (keys), on connection loss and at exit.
+ * Channel state belongs to (IMSI, RAND), not to a Gi context (section
+ * 3.1, "Re-opens").  The payload keys depend only on K_UP(CK, IK, MTCsID,
+ * RAND) and the IMSI, so a second channel for the same (IMSI, RAND) would
+ * start again at seq 0 with an empty replay window: old uplink records
+ * would be accepted again and downlink records sealed under a (key, nonce)
+ * pair already used.  Hence:
+ *  - one cell_ctx per (IMSI, RAND), found through a hash on (IMSI, RAND);
+ *    a CTX_OPEN for an (IMSI, RAND) it holds re-binds it to the new Gi
+ *    context (tx seq and uplink window continue, no K_UP fetch);
+ *  - while bound, also found through a hash on (GGSN connection, TEID) (no
+ *    scan per packet) and listed on its connection; CTX_CLOSE and the loss
+ *    of the connection only unbind it;
+ *  - live states sit on a list in expiry order (the sweep pops from the
+ *    head), expired ones (keys erased at once) on a FIFO; the
+ *    table holds cellular_max_contexts states at most, and only expired
+ *    ones are evicted (oldest first): full of unexpired state, a new
+ *    (IMSI, RAND) gets 0x04;
+ *  - each (IMSI, RAND) is recorded durably in cellular_db (SQLite, WAL,
+ *    synchronous = FULL: fsync'd at commit) before CTX_RESULT 0x00, so an
+ *    (IMSI, RAND) used before a restart, or whose state was evicted, gets
+ *    0x06 (stale RAND: re-attach) and never fresh state.
+ * States are zeroized when expired (keys), evicted and at exit.
  *
  * Hot path (UPLINK): a hash lookup, mtcsec_chan_open() and
  * mtcsec_chan_seal() into the service's scratch buffers, and an append to
- * the connection's output buffer; no allocation and no new EVP context.
+ * the connection's output buffer; no allocation, no new EVP context and no
+ * database access.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -39,10 +55,14 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/x509.h>
+
+#include <sqlite3.h>
 
 #include <mtcsec/cellular.h>
 #include <mtcsec/channel.h>
@@ -61,18 +81,35 @@
 #define CELL_ECHO_MAX 255 /* plaintext bytes echoed after "ack " */
 #define CELL_SUITE MTCSEC_SUITE_CMAC_AES128 /* AES-128-CCM, 8-byte tag */
 #define CELL_KEY_ID 0
+/* cellular_db: the longest a home proxy serves K_UP for a vector.  mtchpd
+ * keeps a vector vector_lifetime seconds after issuing it, in memory, and
+ * its configuration refuses more than 86400 (CELLULAR-HOME-PROXY.md); a row
+ * is kept this long plus cellular_key_lifetime after first use. */
+#define CELL_HP_VECTOR_LIFETIME_MAX 86400u
+#define CELL_DB_PURGE_MS (10u * 60u * 1000u) /* purge old rows this often */
+#define CELL_DB_BUSY_MS 2000                 /* wait for a lock at most */
+#define CELL_DB_VERSION 1                    /* PRAGMA user_version */
+#define CELL_RAND_HASH_LEN 32                /* SHA-256 */
+#define CELL_DB_APP_ID 0x6d746372            /* PRAGMA application_id, "mtcr" */
 
 enum { CONN_HANDSHAKE = 0, CONN_OPEN = 1, CONN_CLOSED = 2 };
 
 typedef struct cell_conn cell_conn;
 
+/*
+ * The channel state of one (IMSI, RAND), and the Gi context bound to it, if
+ * any (conn != NULL): see the comment at the top.
+ */
 typedef struct cell_ctx {
-  struct cell_ctx *hnext;         /* hash chain */
-  struct cell_ctx *cprev, *cnext; /* the connection's contexts */
-  struct cell_ctx *lprev, *lnext; /* live FIFO or expired FIFO */
-  cell_conn *conn;
+  struct cell_ctx *knext;         /* (IMSI, RAND) hash chain */
+  struct cell_ctx *hnext;         /* (connection, TEID) chain, while bound */
+  struct cell_ctx *cprev, *cnext; /* the bound connection's contexts */
+  struct cell_ctx *lprev, *lnext; /* live list or expired FIFO */
+  cell_conn *conn;                /* NULL: no Gi context bound */
   uint32_t teid;
   uint8_t expired; /* keys erased; kept to count late records */
+  uint8_t tbcd[MTCSEC_IMSI_TBCD_LEN];
+  uint8_t rand[MTCSEC_3GPP_RAND_LEN];
   char imsi[MTCSEC_IMSI_MAX_DIGITS + 1];
   mtcsec_chan ch;
 } cell_ctx;
@@ -141,10 +178,17 @@ struct mtcsd_cellular {
   unsigned lifetime_s;
   unsigned idle_ms;
 
-  cell_ctx **buckets;
-  size_t mask; /* buckets - 1 (a power of two) */
+  cell_ctx **buckets;  /* by (connection, TEID): bound states */
+  cell_ctx **kbuckets; /* by (IMSI, RAND): every state */
+  size_t mask;         /* buckets - 1 (a power of two), for both */
   size_t nentries, nlive;
   cell_ctx *live_head, *live_tail, *exp_head, *exp_tail;
+
+  /* cellular_db: every (IMSI, RAND) given channel state (section 3.1). */
+  char db_path[PATH_MAX];
+  sqlite3 *db;
+  sqlite3_stmt *db_sel, *db_ins, *db_purge;
+  mtcsec_tstamp db_last_purge;
 
   cell_conn *conns, *dead;
   size_t nconns;
@@ -259,22 +303,54 @@ static int cell_verify_cb(int ok, X509_STORE_CTX *st) {
 
 /* ------------------------------------------------------- context table */
 
-static size_t ctx_hash(const mtcsd_cellular *s, uint64_t conn, uint32_t teid) {
-  /* splitmix64 finalizer over (connection, TEID). */
-  uint64_t x = conn * UINT64_C(0x9e3779b97f4a7c15) ^ teid;
+static uint64_t cell_mix(uint64_t x) {
+  /* splitmix64 finalizer */
   x ^= x >> 30;
   x *= UINT64_C(0xbf58476d1ce4e5b9);
   x ^= x >> 27;
   x *= UINT64_C(0x94d049bb133111eb);
   x ^= x >> 31;
-  return (size_t)x & s->mask;
+  return x;
 }
 
+static size_t ctx_hash(const mtcsd_cellular *s, uint64_t conn, uint32_t teid) {
+  return (size_t)cell_mix(conn * UINT64_C(0x9e3779b97f4a7c15) ^ teid) & s->mask;
+}
+
+/* RANDs that reach the table were chosen by the AuC (128 random bits,
+ * TS 33.102 6.3.2) and accepted by the home proxy, so nobody can aim many
+ * entries at one chain; a GGSN choosing a RAND only walks a short one. */
+static size_t key_hash(const mtcsd_cellular *s,
+                       const uint8_t tbcd[MTCSEC_IMSI_TBCD_LEN],
+                       const uint8_t rand[MTCSEC_3GPP_RAND_LEN]) {
+  uint64_t a = 0, b = 0, t = 0;
+  memcpy(&a, rand, 8);
+  memcpy(&b, rand + 8, 8);
+  memcpy(&t, tbcd, 8);
+  return (size_t)cell_mix(a ^ cell_mix(b ^ t)) & s->mask;
+}
+
+/* The state bound to (c, teid), or NULL. */
 static cell_ctx *ctx_find(const mtcsd_cellular *s, const cell_conn *c,
                           uint32_t teid) {
   cell_ctx *x = s->buckets[ctx_hash(s, c->id, teid)];
   for (; x != NULL; x = x->hnext) {
     if (x->conn == c && x->teid == teid) {
+      return x;
+    }
+  }
+  return NULL;
+}
+
+/* The state of (IMSI, RAND), or NULL.  Neither is secret (RAND crosses
+ * the radio in clear), so memcmp is fine. */
+static cell_ctx *state_find(const mtcsd_cellular *s,
+                            const uint8_t tbcd[MTCSEC_IMSI_TBCD_LEN],
+                            const uint8_t rand[MTCSEC_3GPP_RAND_LEN]) {
+  cell_ctx *x = s->kbuckets[key_hash(s, tbcd, rand)];
+  for (; x != NULL; x = x->knext) {
+    if (memcmp(x->rand, rand, sizeof(x->rand)) == 0 &&
+        memcmp(x->tbcd, tbcd, sizeof(x->tbcd)) == 0) {
       return x;
     }
   }
@@ -306,26 +382,31 @@ static void fifo_append(cell_ctx **head, cell_ctx **tail, cell_ctx *x) {
   *tail = x;
 }
 
-/* Erases x's keys and moves it to the expired FIFO. */
-static void ctx_expire(mtcsd_cellular *s, cell_ctx *x) {
-  if (x->expired) {
-    return;
+/* Binds x to the Gi context (c, teid), which has none. */
+static void ctx_bind(mtcsd_cellular *s, cell_ctx *x, cell_conn *c,
+                     uint32_t teid) {
+  size_t h = ctx_hash(s, c->id, teid);
+  x->conn = c;
+  x->teid = teid;
+  x->hnext = s->buckets[h];
+  s->buckets[h] = x;
+  x->cprev = NULL;
+  x->cnext = c->ctxs;
+  if (c->ctxs != NULL) {
+    c->ctxs->cprev = x;
   }
-  mtcsec_chan_deinit(&x->ch);
-  fifo_unlink(&s->live_head, &s->live_tail, x);
-  fifo_append(&s->exp_head, &s->exp_tail, x);
-  x->expired = 1;
-  s->nlive--;
-  mtcsd_metrics_cell_contexts(-1);
-  app_log(MTCSEC_LOG_DEBUG,
-          "event=cellular_context_expired ggsn=%s ctx=%u imsi=%s keys=erased",
-          x->conn->ggsn_hex, (unsigned)x->teid, x->imsi);
+  c->ctxs = x;
+  c->nctx++;
 }
 
-/* Unlinks x from everything, zeroizes and frees it. */
-static void ctx_remove(mtcsd_cellular *s, cell_ctx *x) {
-  cell_ctx **pp = &s->buckets[ctx_hash(s, x->conn->id, x->teid)];
+/* Ends x's Gi context (if any); the state itself stays in the table. */
+static void ctx_unbind(mtcsd_cellular *s, cell_ctx *x) {
   cell_conn *c = x->conn;
+  cell_ctx **pp;
+  if (c == NULL) {
+    return;
+  }
+  pp = &s->buckets[ctx_hash(s, c->id, x->teid)];
   while (*pp != NULL && *pp != x) {
     pp = &(*pp)->hnext;
   }
@@ -341,6 +422,44 @@ static void ctx_remove(mtcsd_cellular *s, cell_ctx *x) {
     x->cnext->cprev = x->cprev;
   }
   c->nctx--;
+  x->conn = NULL;
+  x->hnext = x->cprev = x->cnext = NULL;
+  x->teid = 0;
+}
+
+/* Erases x's keys and moves it to the expired FIFO. */
+static void ctx_expire(mtcsd_cellular *s, cell_ctx *x) {
+  if (x->expired) {
+    return;
+  }
+  mtcsec_chan_deinit(&x->ch);
+  fifo_unlink(&s->live_head, &s->live_tail, x);
+  fifo_append(&s->exp_head, &s->exp_tail, x);
+  x->expired = 1;
+  s->nlive--;
+  mtcsd_metrics_cell_contexts(-1);
+  if (x->conn != NULL) {
+    app_log(MTCSEC_LOG_DEBUG,
+            "event=cellular_context_expired ggsn=%s ctx=%u imsi=%s "
+            "keys=erased",
+            x->conn->ggsn_hex, (unsigned)x->teid, x->imsi);
+  } else {
+    app_log(MTCSEC_LOG_DEBUG,
+            "event=cellular_context_expired ggsn=- ctx=- imsi=%s keys=erased",
+            x->imsi);
+  }
+}
+
+/* Unbinds x, unlinks it from everything, zeroizes and frees it. */
+static void ctx_remove(mtcsd_cellular *s, cell_ctx *x) {
+  cell_ctx **pp = &s->kbuckets[key_hash(s, x->tbcd, x->rand)];
+  ctx_unbind(s, x);
+  while (*pp != NULL && *pp != x) {
+    pp = &(*pp)->knext;
+  }
+  if (*pp == x) {
+    *pp = x->knext;
+  }
   if (x->expired) {
     fifo_unlink(&s->exp_head, &s->exp_tail, x);
   } else {
@@ -354,30 +473,349 @@ static void ctx_remove(mtcsd_cellular *s, cell_ctx *x) {
   free(x);
 }
 
-static void ctx_insert(mtcsd_cellular *s, cell_conn *c, cell_ctx *x) {
-  size_t h = ctx_hash(s, c->id, x->teid);
-  x->conn = c;
-  x->hnext = s->buckets[h];
-  s->buckets[h] = x;
-  x->cprev = NULL;
-  x->cnext = c->ctxs;
-  if (c->ctxs != NULL) {
-    c->ctxs->cprev = x;
+/* Puts x on the live list, which is in expiry order: with one lifetime
+ * that is opening order (an append); after a SIGHUP that shortened
+ * cellular_key_lifetime, x goes before the longer-lived states, so that the
+ * sweep (which stops at the first unexpired head) still finds it. */
+static void live_insert(mtcsd_cellular *s, cell_ctx *x) {
+  cell_ctx *p = s->live_tail;
+  while (p != NULL && p->ch.expiry > x->ch.expiry) {
+    p = p->lprev;
   }
-  c->ctxs = x;
-  c->nctx++;
-  fifo_append(&s->live_head, &s->live_tail, x);
+  x->lprev = p;
+  x->lnext = p != NULL ? p->lnext : s->live_head;
+  if (x->lnext != NULL) {
+    x->lnext->lprev = x;
+  } else {
+    s->live_tail = x;
+  }
+  if (p != NULL) {
+    p->lnext = x;
+  } else {
+    s->live_head = x;
+  }
+}
+
+/* Adds the new state x (tbcd, rand and ch set) to the table, unbound. */
+static void ctx_insert(mtcsd_cellular *s, cell_ctx *x) {
+  size_t h = key_hash(s, x->tbcd, x->rand);
+  x->conn = NULL;
+  x->knext = s->kbuckets[h];
+  s->kbuckets[h] = x;
+  live_insert(s, x);
   s->nentries++;
   s->nlive++;
   mtcsd_metrics_cell_contexts(1);
 }
 
-/* Expires the live contexts whose lifetime is over (oldest first).  A
- * lifetime shortened by SIGHUP may leave a newer context at the head for a
- * while; mtcsec_chan_open() refuses every record after its expiry anyway. */
+/* Removes every state (exit). */
+static size_t ctx_erase_all(mtcsd_cellular *s) {
+  size_t n = 0;
+  while (s->live_head != NULL) {
+    ctx_remove(s, s->live_head);
+    n++;
+  }
+  while (s->exp_head != NULL) {
+    ctx_remove(s, s->exp_head);
+    n++;
+  }
+  return n;
+}
+
+/* Expires the live states whose lifetime is over (the list is in expiry
+ * order).  Every 200 ms and before each CTX_OPEN; mtcsec_chan_open() also
+ * refuses every record after its expiry. */
 static void ctx_sweep(mtcsd_cellular *s, mtcsec_tstamp now) {
   while (s->live_head != NULL && s->live_head->ch.expiry <= now) {
     ctx_expire(s, s->live_head);
+  }
+}
+
+/* ---------------------------------------------------------- cellular_db */
+
+/*
+ * cellular_db (section 3.1): one row per (IMSI, RAND) that was given channel
+ * state, (imsi TEXT, rand_sha256 BLOB, first_use INTEGER unix seconds), so
+ * that mtcsd never issues fresh state for it again, across restarts too.
+ * RAND is not secret but is stored as its SHA-256 (it need not be kept).
+ * WAL with synchronous = FULL: an INSERT is on disk (fsync'd) when
+ * sqlite3_step() returns.  Used by the cellular thread only (opened before
+ * it starts, closed after it ends); never on the UPLINK path.
+ */
+
+static int db_rand_hash(const uint8_t rand[MTCSEC_3GPP_RAND_LEN],
+                        uint8_t out[CELL_RAND_HASH_LEN]) {
+  unsigned int n = 0;
+  if (EVP_Digest(rand, MTCSEC_3GPP_RAND_LEN, out, &n, EVP_sha256(), NULL) !=
+        1 ||
+      n != CELL_RAND_HASH_LEN) {
+    ERR_clear_error();
+    return -1;
+  }
+  return 0;
+}
+
+static void db_close(mtcsd_cellular *s) {
+  sqlite3_finalize(s->db_sel);
+  sqlite3_finalize(s->db_ins);
+  sqlite3_finalize(s->db_purge);
+  s->db_sel = s->db_ins = s->db_purge = NULL;
+  if (s->db != NULL) {
+    sqlite3_close(s->db);
+    s->db = NULL;
+  }
+}
+
+/* An integer PRAGMA's value; 0 or -1. */
+static int db_pragma_int(sqlite3 *db, const char *sql, int *out) {
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+  if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+    *out = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+  }
+  sqlite3_finalize(st);
+  return -1;
+}
+
+static const char cell_db_schema[] =
+  "CREATE TABLE IF NOT EXISTS cellular_rand ("
+  " imsi TEXT NOT NULL,"
+  " rand_sha256 BLOB NOT NULL CHECK (length(rand_sha256) = 32),"
+  " first_use INTEGER NOT NULL,"
+  " PRIMARY KEY (imsi, rand_sha256)) WITHOUT ROWID;"
+  "CREATE INDEX IF NOT EXISTS cellular_rand_first_use"
+  " ON cellular_rand (first_use);"
+  "PRAGMA application_id = 1836344178;" /* CELL_DB_APP_ID */
+  "PRAGMA user_version = 1;";
+
+/*
+ * Checks that db is a cellular_db this mtcsd knows, or an empty file, before
+ * anything is written to it: another program's database (mtcsd.db,
+ * hlr.db: another application_id, or other tables) is never touched.
+ * 0, or -1 with a sentence in err.
+ */
+static int db_identify(sqlite3 *db, const char *path, char *err,
+                       size_t errlen) {
+  int ver = -1, appid = 0, others = 0;
+  if (db_pragma_int(db, "PRAGMA user_version", &ver) != 0 ||
+      db_pragma_int(db, "PRAGMA application_id", &appid) != 0 ||
+      db_pragma_int(db,
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+                    "AND name <> 'cellular_rand'",
+                    &others) != 0) {
+    snprintf(err, errlen, "cellular_db %s: cannot read it: %s", path,
+             sqlite3_errmsg(db));
+    return -1;
+  }
+  if (appid != CELL_DB_APP_ID && (appid != 0 || others != 0)) {
+    snprintf(err, errlen,
+             "cellular_db %s: is another program's database (application_id "
+             "%d, %d other tables); give cellular_db a file of its own",
+             path, appid, others);
+    return -1;
+  }
+  if (ver > CELL_DB_VERSION) {
+    snprintf(err, errlen,
+             "cellular_db %s: schema version %d was written by a newer "
+             "mtcsd; run that version or point cellular_db elsewhere",
+             path, ver);
+    return -1;
+  }
+  return 0;
+}
+
+/*
+ * Opens (creating it 0600 when absent: IMSIs are personal data) and checks
+ * path, and prepares the statements.  0, or -1 with a sentence in err.
+ */
+static int db_open(mtcsd_cellular *s, const char *path, char *err,
+                   size_t errlen) {
+  char *emsg = NULL;
+  const char *what = "open";
+  int fd, rc;
+  sqlite3_stmt *st = NULL;
+
+  fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    snprintf(err, errlen,
+             "cellular_db %s: cannot open or create it: %s (its directory must "
+             "exist and be writable by mtcsd)",
+             path, strerror(errno));
+    return -1;
+  }
+  close(fd);
+  rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE, NULL);
+  if (rc != SQLITE_OK) {
+    goto fail;
+  }
+  sqlite3_busy_timeout(s->db, CELL_DB_BUSY_MS);
+  if (db_identify(s->db, path, err, errlen) != 0) {
+    db_close(s);
+    return -1;
+  }
+  what = "set WAL mode";
+  rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+  if (rc != SQLITE_OK || (rc = sqlite3_step(st)) != SQLITE_ROW ||
+      strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW) {
+      rc = SQLITE_ERROR;
+    }
+    goto fail;
+  }
+  sqlite3_finalize(st);
+  what = "set synchronous = FULL";
+  rc = sqlite3_exec(s->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+  if (rc != SQLITE_OK) {
+    goto fail;
+  }
+  what = "create its table";
+  rc = sqlite3_exec(s->db, cell_db_schema, NULL, NULL, &emsg);
+  sqlite3_free(emsg);
+  if (rc != SQLITE_OK) {
+    goto fail;
+  }
+  what = "prepare its statements";
+  rc = sqlite3_prepare_v2(s->db,
+                          "SELECT 1 FROM cellular_rand WHERE imsi = ?1 AND "
+                          "rand_sha256 = ?2",
+                          -1, &s->db_sel, NULL);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_prepare_v2(s->db,
+                            "INSERT INTO cellular_rand (imsi, rand_sha256, "
+                            "first_use) VALUES (?1, ?2, ?3)",
+                            -1, &s->db_ins, NULL);
+  }
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_prepare_v2(s->db,
+                            "DELETE FROM cellular_rand WHERE first_use < ?1",
+                            -1, &s->db_purge, NULL);
+  }
+  if (rc != SQLITE_OK) {
+    goto fail;
+  }
+  return 0;
+
+fail:
+  snprintf(err, errlen, "cellular_db %s: cannot %s: %s", path, what,
+           s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+  db_close(s);
+  return -1;
+}
+
+/* --check-config: the file opens and is a cellular_db this mtcsd knows (or
+ * empty); when it does not exist yet, its directory is writable.  Creates
+ * nothing.  0, or -1 with err. */
+static int db_check(const char *path, char *err, size_t errlen) {
+  sqlite3 *db = NULL;
+  int rv = -1;
+
+  if (access(path, F_OK) != 0) {
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL) {
+      snprintf(dir, sizeof(dir), ".");
+    } else {
+      snprintf(dir, sizeof(dir), "%.*s",
+               slash == path ? 1 : (int)(slash - path), path);
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+      snprintf(err, errlen, "cellular_db %s: cannot be created: %s: %s", path,
+               dir, strerror(errno));
+      return -1;
+    }
+    return 0;
+  }
+  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+    snprintf(err, errlen, "cellular_db %s: cannot open it: %s", path,
+             db != NULL ? sqlite3_errmsg(db) : "out of memory");
+  } else {
+    rv = db_identify(db, path, err, errlen);
+  }
+  sqlite3_close(db);
+  return rv;
+}
+
+/* Was (imsi, hash) given channel state before?  1 yes, 0 no, -1 error
+ * (with a sentence in detail). */
+static int db_used(mtcsd_cellular *s, const char *imsi,
+                   const uint8_t hash[CELL_RAND_HASH_LEN], char *detail,
+                   size_t detaillen) {
+  int rc;
+  sqlite3_reset(s->db_sel);
+  sqlite3_bind_text(s->db_sel, 1, imsi, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(s->db_sel, 2, hash, CELL_RAND_HASH_LEN, SQLITE_STATIC);
+  rc = sqlite3_step(s->db_sel);
+  sqlite3_reset(s->db_sel);
+  sqlite3_clear_bindings(s->db_sel);
+  if (rc == SQLITE_ROW) {
+    return 1;
+  }
+  if (rc == SQLITE_DONE) {
+    return 0;
+  }
+  snprintf(detail, detaillen, "cellular_db %s: cannot read: %s", s->db_path,
+           sqlite3_errstr(rc));
+  return -1;
+}
+
+/* Records (imsi, hash) with the wall-clock time; on disk when this
+ * returns 0.  1 when it was there already, -1 on error (with detail). */
+static int db_record(mtcsd_cellular *s, const char *imsi,
+                     const uint8_t hash[CELL_RAND_HASH_LEN], char *detail,
+                     size_t detaillen) {
+  int rc;
+  sqlite3_reset(s->db_ins);
+  sqlite3_bind_text(s->db_ins, 1, imsi, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(s->db_ins, 2, hash, CELL_RAND_HASH_LEN, SQLITE_STATIC);
+  sqlite3_bind_int64(s->db_ins, 3, (sqlite3_int64)time(NULL));
+  rc = sqlite3_step(s->db_ins);
+  sqlite3_reset(s->db_ins);
+  sqlite3_clear_bindings(s->db_ins);
+  if (rc == SQLITE_DONE) {
+    return 0;
+  }
+  if (rc == SQLITE_CONSTRAINT) {
+    snprintf(detail, detaillen,
+             "this RAND is already recorded in cellular_db: the MS must "
+             "attach again");
+    return 1;
+  }
+  snprintf(detail, detaillen,
+           "cellular_db %s: cannot record the RAND: %s (no state kept)",
+           s->db_path, sqlite3_errstr(rc));
+  return -1;
+}
+
+/*
+ * Deletes the rows whose first use is older than the longest a home proxy
+ * serves a RAND (CELL_HP_VECTOR_LIFETIME_MAX) plus cellular_key_lifetime:
+ * such a RAND gets 404 from the proxy (0x02) and never fresh state.  At
+ * start and every CELL_DB_PURGE_MS.
+ */
+static void db_purge(mtcsd_cellular *s, mtcsec_tstamp now, int at_start) {
+  sqlite3_int64 cutoff = (sqlite3_int64)time(NULL) -
+                         (sqlite3_int64)CELL_HP_VECTOR_LIFETIME_MAX -
+                         (sqlite3_int64)s->lifetime_s;
+  int rc, n;
+  s->db_last_purge = now;
+  sqlite3_reset(s->db_purge);
+  sqlite3_bind_int64(s->db_purge, 1, cutoff);
+  rc = sqlite3_step(s->db_purge);
+  n = rc == SQLITE_DONE ? sqlite3_changes(s->db) : 0;
+  sqlite3_reset(s->db_purge);
+  if (rc != SQLITE_DONE) {
+    app_log(MTCSEC_LOG_WARN,
+            "event=cellular_db_purge_failed path=%s err=\"%s\"", s->db_path,
+            sqlite3_errstr(rc));
+  } else if (n > 0 || at_start) {
+    app_log(at_start ? MTCSEC_LOG_INFO : MTCSEC_LOG_DEBUG,
+            "event=cellular_db_purged path=%s rows=%d keep_s=%llu", s->db_path,
+            n,
+            (unsigned long long)CELL_HP_VECTOR_LIFETIME_MAX +
+              (unsigned long long)s->lifetime_s);
   }
 }
 
@@ -417,14 +855,15 @@ static void conn_close(mtcsd_cellular *s, cell_conn *c, const char *reason,
   if (c->state == CONN_CLOSED) {
     return;
   }
+  /* Its Gi contexts end; their channel state stays for a re-open. */
   while (c->ctxs != NULL) {
-    ctx_remove(s, c->ctxs);
+    ctx_unbind(s, c->ctxs);
     n++;
   }
   if (c->state == CONN_OPEN) {
     app_log(MTCSEC_LOG_INFO,
             "event=gi_closed conn=%llu peer=%s ggsn=%s reason=%s "
-            "contexts_erased=%zu frames=%llu",
+            "contexts_unbound=%zu frames=%llu",
             (unsigned long long)c->id, c->peer, c->ggsn_hex, reason, n,
             (unsigned long long)c->frames);
     mtcsd_metrics_cell_gi_delta(-1);
@@ -575,41 +1014,88 @@ static void cell_send(mtcsd_cellular *s, cell_conn *c, uint8_t type,
   }
 }
 
-/* CTX_OPEN: K_UP from the home proxy, then the context's channel. */
+/* CTX_OPEN (section 3.1, "Re-opens"): the state mtcsd holds for (IMSI,
+ * RAND), re-bound; else, for an (IMSI, RAND) never used, K_UP from the home
+ * proxy, a new channel, recorded in cellular_db before the answer. */
 static void cell_ctx_open(mtcsd_cellular *s, cell_conn *c, uint32_t teid,
                           const uint8_t *body) {
   const uint8_t *tbcd = body, *rand = body + MTCSEC_IMSI_TBCD_LEN;
   uint8_t kup[MTCSEC_KUP_LEN], status = GI_STATUS_OK;
+  uint8_t hash[CELL_RAND_HASH_LEN];
   mtcsec_up_keys keys;
   char imsi[MTCSEC_IMSI_MAX_DIGITS + 1] = "-";
-  cell_ctx *old = ctx_find(s, c, teid), *x = NULL;
+  cell_ctx *old, *x = NULL;
   kup_result kr;
-  mtcsec_tstamp now;
-  int rv, replaced = old != NULL;
+  mtcsec_tstamp now = app_now_ms();
+  int rv, replaced, resumed = 0;
 
   memset(&kr, 0, sizeof(kr));
   memset(&keys, 0, sizeof(keys));
   memset(kup, 0, sizeof(kup));
-  /* Any CTX_OPEN ends the keys of an earlier context with that TEID: a
-   * failed re-open leaves none (section 3). */
+  /* Expiry first, so that what follows sees which states are over. */
+  ctx_sweep(s, now);
+  /* Any CTX_OPEN ends the Gi context with that TEID; its channel state
+   * stays with its (IMSI, RAND). */
+  old = ctx_find(s, c, teid);
+  replaced = old != NULL;
   if (old != NULL) {
-    ctx_remove(s, old);
+    ctx_unbind(s, old);
   }
   if (mtcsec_imsi_from_tbcd(tbcd, imsi, sizeof(imsi)) < 0) {
     snprintf(imsi, sizeof(imsi), "-");
     status = GI_STATUS_MALFORMED;
     goto answer;
   }
+  x = state_find(s, tbcd, rand);
+  if (x != NULL) {
+    if (x->expired) {
+      /* Its keys are gone and must not come back under seq 0. */
+      status = GI_STATUS_STALE_RAND;
+      snprintf(kr.detail, sizeof(kr.detail),
+               "the keys of this RAND expired (cellular_key_lifetime): the "
+               "MS must attach again");
+      x = NULL;
+      goto answer;
+    }
+    if (x->conn != NULL) {
+      snprintf(kr.detail, sizeof(kr.detail),
+               "channel state taken over from conn %llu ctx %u",
+               (unsigned long long)x->conn->id, (unsigned)x->teid);
+      ctx_unbind(s, x);
+    }
+    ctx_bind(s, x, c, teid);
+    resumed = 1;
+    x = NULL;
+    goto answer;
+  }
+  if (db_rand_hash(rand, hash) != 0) {
+    status = GI_STATUS_INTERNAL;
+    snprintf(kr.detail, sizeof(kr.detail), "cannot hash RAND (OpenSSL)");
+    goto answer;
+  }
+  rv = db_used(s, imsi, hash, kr.detail, sizeof(kr.detail));
+  if (rv != 0) {
+    status = rv > 0 ? GI_STATUS_STALE_RAND : GI_STATUS_INTERNAL;
+    if (rv > 0) {
+      snprintf(kr.detail, sizeof(kr.detail),
+               "this RAND was used before (restart or eviction) and its "
+               "channel state is gone: the MS must attach again");
+    }
+    goto answer;
+  }
   if (s->nentries >= s->max_contexts) {
     if (s->exp_head == NULL) {
+      /* Unexpired state is never evicted: without it a re-open of that
+       * (IMSI, RAND) could only be refused (0x06), and without cellular_db
+       * it would get a second channel from seq 0. */
       status = GI_STATUS_TOO_MANY;
       goto answer;
     }
-    ctx_remove(s, s->exp_head); /* reuse the oldest expired entry */
+    ctx_remove(s, s->exp_head); /* the oldest expired state */
   }
   x = calloc(1, sizeof(*x));
   if (x == NULL) {
-    status = GI_STATUS_HP_FAILED;
+    status = GI_STATUS_INTERNAL;
     snprintf(kr.detail, sizeof(kr.detail), "out of memory");
     goto answer;
   }
@@ -646,9 +1132,19 @@ static void cell_ctx_open(mtcsd_cellular *s, cell_conn *c, uint32_t teid,
              mtcsec_strerror(rv));
     goto answer;
   }
-  x->teid = teid;
+  /* Durable before anyone can use the keys: after a restart this
+   * (IMSI, RAND) then gets 0x06, never seq 0 again.  On failure nothing
+   * is kept (the keys go with x below). */
+  rv = db_record(s, imsi, hash, kr.detail, sizeof(kr.detail));
+  if (rv != 0) {
+    status = rv > 0 ? GI_STATUS_STALE_RAND : GI_STATUS_INTERNAL;
+    goto answer;
+  }
+  memcpy(x->tbcd, tbcd, sizeof(x->tbcd));
+  memcpy(x->rand, rand, sizeof(x->rand));
   snprintf(x->imsi, sizeof(x->imsi), "%s", imsi);
-  ctx_insert(s, c, x);
+  ctx_insert(s, x);
+  ctx_bind(s, x, c, teid);
   x = NULL;
 
 answer:
@@ -661,22 +1157,23 @@ answer:
   mtcsd_metrics_cell_open(status);
   app_log(status == GI_STATUS_OK ? MTCSEC_LOG_INFO : MTCSEC_LOG_WARN,
           "event=cellular_context_open conn=%llu ggsn=%s ctx=%u imsi=%s "
-          "result=%s status=0x%02x replaced=%d kup_ms=%llu%s%s%s",
+          "result=%s status=0x%02x replaced=%d resumed=%d kup_ms=%llu%s%s%s",
           (unsigned long long)c->id, c->ggsn_hex, (unsigned)teid, imsi,
-          gi_status_name(status), status, replaced,
+          gi_status_name(status), status, replaced, resumed,
           (unsigned long long)(kr.elapsed_us / 1000u),
           kr.detail[0] != '\0' ? " detail=\"" : "", kr.detail,
           kr.detail[0] != '\0' ? "\"" : "");
   cell_send(s, c, GI_CTX_RESULT, teid, &status, 1);
 }
 
+/* CTX_CLOSE ends the Gi context; the channel state stays (re-open). */
 static void cell_ctx_close(mtcsd_cellular *s, cell_conn *c, uint32_t teid) {
   cell_ctx *x = ctx_find(s, c, teid);
   app_log(MTCSEC_LOG_DEBUG,
           "event=cellular_context_close ggsn=%s ctx=%u imsi=%s known=%d",
           c->ggsn_hex, (unsigned)teid, x != NULL ? x->imsi : "-", x != NULL);
   if (x != NULL) {
-    ctx_remove(s, x);
+    ctx_unbind(s, x);
   }
 }
 
@@ -1025,11 +1522,12 @@ static void cell_apply(mtcsd_cellular *s, cell_reload *r) {
 }
 
 static void cell_shutdown(mtcsd_cellular *s) {
-  size_t n = s->nlive, conns = s->nconns;
+  size_t n, conns = s->nconns;
   while (s->conns != NULL) {
     conn_close(s, s->conns, "shutdown", 1);
   }
   conn_reap(s);
+  n = ctx_erase_all(s);
   app_log(MTCSEC_LOG_INFO,
           "event=cellular_stopped connections=%zu contexts_erased=%zu", conns,
           n);
@@ -1121,6 +1619,9 @@ static void *cell_main(void *arg) {
       last_tick = now;
       cell_timeouts(s, now);
       ctx_sweep(s, now);
+      if (now - s->db_last_purge >= CELL_DB_PURGE_MS) {
+        db_purge(s, now, 0);
+      }
     }
     conn_reap(s);
   }
@@ -1162,19 +1663,23 @@ int mtcsd_cellular_check(const mtcsd_config *cfg, char *err, size_t errlen) {
   }
   SSL_CTX_free(tls);
   kup_client_free(kup);
-  return 0;
+  return db_check(cfg->cellular_db, err, errlen);
 }
 
 static void cell_free(mtcsd_cellular *s) {
   if (s == NULL) {
     return;
   }
-  /* Contexts live only on connections, which cell_shutdown() closed (or
-   * never existed when the thread did not start). */
+  /* cell_shutdown() closed the connections and erased the states (or
+   * none existed when the thread did not start). */
   while (s->conns != NULL) {
     conn_close(s, s->conns, "shutdown", 0);
   }
   conn_reap(s);
+  if (s->kbuckets != NULL) {
+    (void)ctx_erase_all(s);
+  }
+  db_close(s);
   if (s->pending != NULL) {
     SSL_CTX_free(s->pending->tls);
     kup_client_free(s->pending->kup);
@@ -1195,6 +1700,7 @@ static void cell_free(mtcsd_cellular *s) {
     mtcsec_crypto_openssl_del(&s->crypto);
   }
   free(s->buckets);
+  free(s->kbuckets);
   pthread_mutex_destroy(&s->mu);
   mtcsec_zeroize(s, sizeof(*s));
   free(s);
@@ -1242,13 +1748,20 @@ mtcsd_cellular *mtcsd_cellular_new(const mtcsd_config *cfg, int *exit_code,
     nb *= 2;
   }
   s->buckets = calloc(nb, sizeof(*s->buckets));
+  s->kbuckets = calloc(nb, sizeof(*s->kbuckets));
   s->mask = nb - 1;
   s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   s->ep = epoll_create1(EPOLL_CLOEXEC);
-  if (s->buckets == NULL || s->evfd < 0 || s->ep < 0) {
+  if (s->buckets == NULL || s->kbuckets == NULL || s->evfd < 0 || s->ep < 0) {
     snprintf(err, errlen, "cellular: cannot set up: %s", strerror(errno));
     goto fail;
   }
+  snprintf(s->db_path, sizeof(s->db_path), "%s", cfg->cellular_db);
+  if (db_open(s, s->db_path, err, errlen) != 0) {
+    *exit_code = MTCSD_EXIT_CONFIG;
+    goto fail;
+  }
+  db_purge(s, app_now_ms(), 1);
   s->listen_fd = app_tcp_listen(cfg->cellular_listen, err, errlen);
   if (s->listen_fd < 0) {
     char why[512];
@@ -1323,6 +1836,10 @@ int mtcsd_cellular_reload(mtcsd_cellular *c, const mtcsd_config *nc, char *err,
   }
   if (nc->cellular_max_contexts != c->max_contexts) {
     n += (size_t)snprintf(keys + n, sizeof(keys) - n, "%scellular_max_contexts",
+                          n > 0 ? "," : "");
+  }
+  if (strcmp(nc->cellular_db, c->db_path) != 0) {
+    n += (size_t)snprintf(keys + n, sizeof(keys) - n, "%scellular_db",
                           n > 0 ? "," : "");
   }
   r = calloc(1, sizeof(*r));

@@ -251,6 +251,10 @@ static int set_cellular_key_lifetime(cfg_ctx *x, const char *v, char *why,
   return cfg_seconds(v, 1, 30u * 86400u, &x->c->cellular_key_lifetime, why, wl);
 }
 
+static int set_cellular_db(cfg_ctx *x, const char *v, char *why, size_t wl) {
+  return cfg_path(x, x->c->cellular_db, v, 0, why, wl);
+}
+
 static const struct {
   const char *key;
   cfg_setter fn;
@@ -281,6 +285,7 @@ static const struct {
   {"home_proxy_key", set_home_proxy_key},
   {"cellular_max_contexts", set_cellular_max_contexts},
   {"cellular_key_lifetime", set_cellular_key_lifetime},
+  {"cellular_db", set_cellular_db},
 };
 
 static int cfg_entry(void *ud, const char *key, const char *value, int line) {

@@ -78,6 +78,7 @@ typedef struct mtcsd_config {
   char home_proxy_key[PATH_MAX];
   size_t cellular_max_contexts;
   unsigned cellular_key_lifetime; /* seconds */
+  char cellular_db[PATH_MAX];     /* (IMSI, RAND) used (section 3.1) */
 } mtcsd_config;
 
 /**

@@ -227,10 +227,11 @@ static uint8_t gg_cause_for(uint8_t status) {
     return CELLSIM_GTP_ACCEPTED;
   case GI_STATUS_NOT_AUTHORIZED:
   case GI_STATUS_UNKNOWN_VECTOR:
+  case GI_STATUS_STALE_RAND: /* the MS must attach again (new RAND) */
     return CELLSIM_GTP_USER_AUTH_FAILED;
   case GI_STATUS_TOO_MANY:
     return CELLSIM_GTP_NO_RESOURCES;
-  default:
+  default: /* 0x03, 0x05, 0x07 internal, and statuses not known yet */
     return CELLSIM_GTP_SYSTEM_FAILURE;
   }
 }

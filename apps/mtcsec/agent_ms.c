@@ -731,7 +731,8 @@ static void ms_on_llc(ms_agent *a, const cellsim_radio *m) {
               sm.cause,
               sm.cause == CELLSIM_SM_USER_AUTH_FAILED
                 ? " (user authentication failed: the MTC server got no "
-                  "K_UP for this RAND)"
+                  "K_UP for this RAND, or no longer serves it; attach again "
+                  "for a new RAND)"
                 : "");
       ms_finish(a, CLI_FAILED);
     }

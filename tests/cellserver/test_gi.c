@@ -217,6 +217,12 @@ static void test_gi_names(void **state) {
   assert_string_equal(gi_type_name(0x99), "UNKNOWN");
   assert_string_equal(gi_status_name(GI_STATUS_OK), "ok");
   assert_string_equal(gi_status_name(GI_STATUS_HP_FAILED), "home_proxy_failed");
+  /* Section 3: 0x06 and 0x07 (re-open hole, cellular_db). */
+  assert_int_equal(GI_STATUS_STALE_RAND, 0x06);
+  assert_int_equal(GI_STATUS_INTERNAL, 0x07);
+  assert_string_equal(gi_status_name(GI_STATUS_STALE_RAND), "stale_rand");
+  assert_string_equal(gi_status_name(GI_STATUS_INTERNAL), "internal");
+  assert_string_equal(gi_status_name(0x08), "unknown");
   assert_string_equal(gi_status_name(0x77), "unknown");
 }
 
