@@ -756,8 +756,11 @@ static int db_used(mtcsd_cellular *s, const char *imsi,
   if (rc == SQLITE_DONE) {
     return 0;
   }
-  snprintf(detail, detaillen, "cellular_db %s: cannot read: %s", s->db_path,
-           sqlite3_errstr(rc));
+  /* A long path is cut (the return value is used: truncation is fine). */
+  if (snprintf(detail, detaillen, "cellular_db %s: cannot read: %s",
+               s->db_path, sqlite3_errstr(rc)) < 0) {
+    detail[0] = '\0';
+  }
   return -1;
 }
 
@@ -783,9 +786,11 @@ static int db_record(mtcsd_cellular *s, const char *imsi,
              "attach again");
     return 1;
   }
-  snprintf(detail, detaillen,
-           "cellular_db %s: cannot record the RAND: %s (no state kept)",
-           s->db_path, sqlite3_errstr(rc));
+  if (snprintf(detail, detaillen,
+               "cellular_db %s: cannot record the RAND: %s (no state kept)",
+               s->db_path, sqlite3_errstr(rc)) < 0) {
+    detail[0] = '\0';
+  }
   return -1;
 }
 
