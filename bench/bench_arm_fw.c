@@ -115,7 +115,7 @@ int main(void) {
   mtcsec_dev_set_status(&dev, 1, 90, 0, 0, 0);
   (void)mtcsec_dev_start(&dev, psk, 0, ticks);
   for (;;) {
-    mtcsec_tstamp now = ticks;
+    mtcsec_dev_time now = ticks;
     n = rx(buf);
     if (n > 0 && buf[0] == 0x16) {
       mtcsec_dev_record_info info;

@@ -7,9 +7,10 @@
 #   3. device work per establishment vs an OpenSSL DTLS 1.2 PSK client
 #      handshake, in instructions (callgrind)
 #   4. device-link bytes per establishment and per record (bench_link)
-#   5. Cortex-M4 cross build: flash of mtcsec's own code (plain, and with
-#      link-time optimisation as a firmware build may use it), RAM per
-#      context
+#   5. Cortex-M4 cross build: flash of mtcsec's own code in the firmware
+#      configuration of docs/DEVICE-BUILD.md (plain, and with link-time
+#      optimisation as a firmware build may use it) and with the library's
+#      defaults, RAM per context
 #   6. cellular mode vs DTLS 1.2 PSK over the simulated radio: bytes and
 #      messages before the first payload, MS instructions (bench_cellular)
 # Knobs (environment): MTCSEC_BENCH_N handshakes per server round (100000),
@@ -28,6 +29,7 @@ SUITES=${MTCSEC_BENCH_SUITES:-1,2,3}
 ARM=$B-arm
 ARMLOG=$B-arm-logs
 ARMLTO=$B-arm-lto
+ARMDEF=$B-arm-defaults
 R=$B/results
 jobs=$(nproc 2>/dev/null || echo 2)
 mkdir -p "$R"
@@ -148,6 +150,13 @@ arm_build() { # dir, CFLAGS
 ARMFLAGS=(-mcpu=cortex-m4 -mthumb -mfloat-abi=soft -Os -ffunction-sections
   -fdata-sections -std=c11 -Wall -Wextra -Werror -DMTCSEC_CFG_MAX_KEY_LEN=16
   -Iinclude)
+# The firmware configuration (docs/DEVICE-BUILD.md; MTCSEC_CFG_MAX_KEY_LEN=16
+# comes with the CMake option and ARMFLAGS) and the logs compiled out.  The
+# firmware stand-in is compiled with the same -D flags as the libraries: they
+# change the device's structs.
+FWDEFS="-DMTCSEC_CFG_SUITES=1 -DMTCSEC_CFG_DEV_TIME32=1"
+FWDEFS="$FWDEFS -DMTCSEC_CFG_CHECK_PARAMS=0"
+NOLOG=-DMTCSEC_LOG_LEVEL=-1
 fw_link() { # dir, extra flags...
   local d=$1
   shift
@@ -159,12 +168,13 @@ fw_link() { # dir, extra flags...
 # The same firmware with link-time optimisation over mtcsec (its libraries
 # built with -flto -ffat-lto-objects).  The firmware's own file is compiled
 # without LTO, so that its stub provider stays opaque to the optimiser.
-fw_link_lto() { # dir
-  arm-none-eabi-gcc "${ARMFLAGS[@]}" -DMTCSEC_LOG_LEVEL=-1 -c \
-    bench/bench_arm_fw.c -o "$1/fw.o"
-  arm-none-eabi-gcc "${ARMFLAGS[@]}" -flto "$1/fw.o" --specs=nano.specs \
-    --specs=nosys.specs -Wl,--gc-sections -Wl,-Map="$1/fw.map" \
-    "$1/libmtcsec_device.a" "$1/libmtcsec_core.a" -o "$1/fw.elf"
+fw_link_lto() { # dir, extra flags...
+  local d=$1
+  shift
+  arm-none-eabi-gcc "${ARMFLAGS[@]}" "$@" -c bench/bench_arm_fw.c -o "$d/fw.o"
+  arm-none-eabi-gcc "${ARMFLAGS[@]}" -flto "$d/fw.o" --specs=nano.specs \
+    --specs=nosys.specs -Wl,--gc-sections -Wl,-Map="$d/fw.map" \
+    "$d/libmtcsec_device.a" "$d/libmtcsec_core.a" -o "$d/fw.elf"
 }
 # Sums the input sections of a GNU ld map by origin (core, device, lto:
 # mtcsec code the link-time optimiser emitted, libgcc, libc, app) and kind
@@ -204,17 +214,21 @@ map_sum() {
     }
     END { for (x in t) print x, t[x] }' "$1" | sort
 }
-if arm_build "$ARM" "-DMTCSEC_LOG_LEVEL=-1 -fstack-usage" &&
-   arm_build "$ARMLOG" "" &&
-   arm_build "$ARMLTO" "-DMTCSEC_LOG_LEVEL=-1 -flto -ffat-lto-objects"; then
+# shellcheck disable=SC2086
+if arm_build "$ARM" "$FWDEFS $NOLOG -fstack-usage" &&
+   arm_build "$ARMLOG" "$FWDEFS" &&
+   arm_build "$ARMLTO" "$FWDEFS $NOLOG -flto -ffat-lto-objects" &&
+   arm_build "$ARMDEF" "$NOLOG"; then
   arm-none-eabi-size "$ARM/libmtcsec_core.a" "$ARM/libmtcsec_device.a" \
     "$ARM/libmtcsec_crypto_mbedtls.a" >"$R/arm_objects.txt"
-  fw_link "$ARM" -DMTCSEC_LOG_LEVEL=-1
-  fw_link "$ARMLOG"
-  fw_link_lto "$ARMLTO"
+  fw_link "$ARM" $FWDEFS $NOLOG
+  fw_link "$ARMLOG" $FWDEFS
+  fw_link_lto "$ARMLTO" $FWDEFS $NOLOG
+  fw_link "$ARMDEF" $NOLOG
   map_sum "$ARM/fw.map" >"$R/arm_fw.txt"
   map_sum "$ARMLOG/fw.map" >"$R/arm_fw_logs.txt"
   map_sum "$ARMLTO/fw.map" >"$R/arm_fw_lto.txt"
+  map_sum "$ARMDEF/fw.map" >"$R/arm_fw_defaults.txt"
   # Function sizes of the plain image (text and rodata symbols).
   arm-none-eabi-nm --size-sort -S "$ARM/fw.elf" >"$R/arm_fw_nm.txt"
   {
@@ -227,7 +241,7 @@ if arm_build "$ARM" "-DMTCSEC_LOG_LEVEL=-1 -fstack-usage" &&
   } >"$R/arm_logs.txt"
   # Session storage is the caller's (mtcsec_dev_config.sessions): the
   # context's size does not depend on how many DMKeys the firmware keeps.
-  for cfg in "" "-DMTCSEC_DEV_MAX_INFO=16"; do
+  for cfg in "$FWDEFS" "$FWDEFS -DMTCSEC_DEV_MAX_INFO=16" ""; do
     # shellcheck disable=SC2086
     arm-none-eabi-gcc "${ARMFLAGS[@]}" $cfg -DMTCSEC_BENCH_MBEDTLS \
       -idirafter /usr/include -c bench/bench_arm_sizes.c -o "$ARM/sizes.o"
@@ -249,7 +263,8 @@ if arm_build "$ARM" "-DMTCSEC_LOG_LEVEL=-1 -fstack-usage" &&
     sort -t "$(printf '\t')" -k2 -n -r |
     sed -n "s|^.*/src/|src/|;1,10p" >"$R/arm_stack.txt"
 else
-  echo "cross build failed: see $ARM.log and $ARMLOG.log" >&2
+  echo "cross build failed: see $ARM.log, $ARMLOG.log, $ARMLTO.log and" \
+    "$ARMDEF.log" >&2
   : >"$R/arm_fw.txt"
 fi
 
@@ -315,7 +330,8 @@ echo "   target suite 1 direct = 113 B: $(yn "$([ "$s1d" = 113 ] && echo 1)")" \
 
 echo
 echo "4. Cortex-M4 (arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -Os," \
-  "gc-sections, logs compiled out):"
+  "gc-sections, logs compiled out; firmware configuration $FWDEFS" \
+  "-DMTCSEC_CFG_MAX_KEY_LEN=16 unless said otherwise):"
 if [ -s "$R/arm_fw.txt" ]; then
   sed 's/^/   object /' "$R/arm_objects.txt"
   core=$(awk '$1 == "core" && $2 != "bss" {s += $3} END {print s + 0}' \
@@ -330,10 +346,17 @@ if [ -s "$R/arm_fw.txt" ]; then
   libc=$(awk '$1 == "libc" && $2 == "flash" {print $3}' "$R/arm_fw.txt")
   lto=$(awk '($1 == "lto" || $1 == "core" || $1 == "device") && $2 != "bss" {
     s += $3} END {print s + 0}' "$R/arm_fw_lto.txt")
+  dcore=$(awk '$1 == "core" && $2 != "bss" {s += $3} END {print s + 0}' \
+    "$R/arm_fw_defaults.txt")
+  ddev=$(awk '$1 == "device" && $2 != "bss" {s += $3} END {print s + 0}' \
+    "$R/arm_fw_defaults.txt")
   echo "   linked firmware stand-in: mtcsec core $core B + device $dev B" \
     "= $((core + dev)) B flash (+ libgcc ${lgcc:-0} B, 64-bit helpers);" \
     "newlib $libc B"
   echo "   the same with -flto over mtcsec: $lto B flash"
+  echo "   the library's defaults instead of the firmware configuration" \
+    "(only MTCSEC_CFG_MAX_KEY_LEN=16): core $dcore B + device $ddev B =" \
+    "$((dcore + ddev)) B flash"
   off=$(get vsnprintf_linked_logs_off "$R/arm_logs.txt")
   on=$(get vsnprintf_linked_logs_on "$R/arm_logs.txt")
   echo "   vsnprintf linked with logs compiled out: $([ "$off" = 0 ] &&

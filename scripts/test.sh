@@ -4,7 +4,9 @@
 #   1. ASan+UBSan build, every CTest test (unit, integration, vectors, model)
 #   2. plain build, device/channel/codec tests under valgrind memcheck
 #   3. libFuzzer build (clang), each fuzz target for MTCSEC_FUZZ_SECONDS (20)
-#   4. device-only build (Mbed TLS, 16-byte keys) compiles
+#   4. firmware configuration (docs/DEVICE-BUILD.md): the device-only build
+#      (Mbed TLS, 16-byte keys) compiles, and the device, channel and codec
+#      unit tests pass built with the same -D flags (ASan+UBSan)
 # Ends with one line "N passed, N failed, N skipped" over all stages.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -73,12 +75,30 @@ if build fuzz env CC=clang cmake -S . -B "$B/fuzz" -DMTCSEC_BUILD_FUZZ=ON \
   count_ctest "$B/fuzz.ctest.log"
 fi
 
-echo "== 4/4 device-only build"
-if build device cmake -S . -B "$B/device" -DMTCSEC_DEVICE_ONLY=ON \
-       -DMTCSEC_CFG_MAX_KEY_LEN=16 -DCMAKE_BUILD_TYPE=MinSizeRel &&
+echo "== 4/4 firmware configuration: device-only build and its tests"
+# The -D flags of a device firmware (docs/DEVICE-BUILD.md), besides
+# MTCSEC_CFG_MAX_KEY_LEN=16: one suite, 32-bit seconds, no NULL checks, no
+# logs.  Given as CMAKE_C_FLAGS so that a build directory from an earlier
+# run takes them too.
+fw_defs="-DMTCSEC_CFG_SUITES=1 -DMTCSEC_CFG_DEV_TIME32=1"
+fw_defs="$fw_defs -DMTCSEC_CFG_CHECK_PARAMS=0 -DMTCSEC_LOG_LEVEL=-1"
+if build device cmake -S . -B "$B/device" -DCMAKE_C_FLAGS="$fw_defs" \
+       -DMTCSEC_DEVICE_ONLY=ON -DMTCSEC_CFG_MAX_KEY_LEN=16 \
+       -DCMAKE_BUILD_TYPE=MinSizeRel &&
    build device-make cmake --build "$B/device" -j "$jobs"; then
   echo "device-only build: ok"
   passed=$((passed + 1))
+fi
+# The unit tests of what a firmware links, in that configuration (a host
+# build: the tests need OpenSSL and cmocka).
+if build fwtest cmake -S . -B "$B/fwtest" -DCMAKE_C_FLAGS="$fw_defs" \
+       -DMTCSEC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug \
+       -DMTCSEC_CFG_MAX_KEY_LEN=16 &&
+   build fwtest-make cmake --build "$B/fwtest" -j "$jobs" --target \
+       unit_device unit_channel unit_codec; then
+  ctest --test-dir "$B/fwtest" -R '^unit\.(device|channel|codec)$' \
+    --output-on-failure 2>&1 | tee "$B/fwtest.ctest.log"
+  count_ctest "$B/fwtest.ctest.log"
 fi
 
 echo "$passed passed, $failed failed, $skipped skipped"

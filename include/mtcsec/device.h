@@ -9,6 +9,14 @@
  * request came from.
  *
  * None of these functions may be called from inside a callback.
+ *
+ * Pointers: every pointer argument must be valid unless a comment allows
+ * NULL.  By default a NULL pointer, or a configuration that init() refuses,
+ * gives MTCSEC_ERR_INVALID_ARGUMENT.  A firmware build may compile those
+ * checks of programming errors out (MTCSEC_CFG_CHECK_PARAMS 0, config.h;
+ * docs/DEVICE-BUILD.md): a NULL where none is allowed is then undefined
+ * behaviour.  Checks of received bytes, buffer lengths, the suite and the
+ * device's state are never compiled out.
  */
 #ifndef MTCSEC_DEVICE_H
 #define MTCSEC_DEVICE_H
@@ -21,12 +29,32 @@
 extern "C" {
 #endif
 
+/**
+ * The device role's clock.  By default it is mtcsec_tstamp: milliseconds,
+ * 64 bits.  A firmware build with MTCSEC_CFG_DEV_TIME32 (config.h) makes
+ * it 32 bits of seconds (since boot, say: that wraps after 136 years), so
+ * that a 32-bit MCU does no 64-bit time arithmetic; every time and
+ * interval of this header is then in seconds, and the resend backoff and
+ * its jitter are whole seconds.  MTCSEC_DEV_TICKS_PER_S is the clock's
+ * rate (1000 or 1).
+ */
+#if MTCSEC_CFG_DEV_TIME32
+typedef uint32_t mtcsec_dev_time;
+#  define MTCSEC_DEV_TIME_NEVER UINT32_MAX
+#  define MTCSEC_DEV_TICKS_PER_S 1u
+#else
+typedef mtcsec_tstamp mtcsec_dev_time;
+#  define MTCSEC_DEV_TIME_NEVER MTCSEC_TSTAMP_NEVER
+#  define MTCSEC_DEV_TICKS_PER_S 1000u
+#endif
+
 /** One live DMKey (private). */
 typedef struct mtcsec_dev_session {
   uint8_t in_use;
   uint8_t perms;
   uint8_t ueid[MTCSEC_ID_LEN];
   uint8_t mtcd_nonce[MTCSEC_NONCE_LEN];
+  mtcsec_dev_time expiry; /* the DMKey is erased at this time */
   mtcsec_chan chan;
 } mtcsec_dev_session;
 
@@ -39,10 +67,10 @@ typedef struct mtcsec_dev_config {
   const uint8_t *pskey;
   /** The next MTCdNonce to use, as last persisted (0 on a new device). */
   uint64_t next_nonce;
-  /** Least time between two M1s answering M0s (rate limit), ms. */
-  mtcsec_tstamp m0_interval;
-  /** Wait for M4 after the first M1, ms; doubles on each resend. */
-  mtcsec_tstamp retx_timeout;
+  /** Least time between two M1s answering M0s (rate limit). */
+  mtcsec_dev_time m0_interval;
+  /** Wait for M4 after the first M1; doubles on each resend. */
+  mtcsec_dev_time retx_timeout;
   /** Resends of the same M1 before giving up (0: send once). */
   uint8_t retx_max;
   /** Advertise the supported suites (SUITES TLV) in MTCdInfo. */
@@ -57,7 +85,7 @@ typedef struct mtcsec_dev_config {
   mtcsec_log_fn log;
 } mtcsec_dev_config;
 
-/** Fills cfg with defaults: m0_interval 1000, retx_timeout 2000, retx_max 3. */
+/** Fills cfg with defaults: m0_interval 1 s, retx_timeout 2 s, retx_max 3. */
 void mtcsec_dev_config_default(mtcsec_dev_config *cfg);
 
 typedef enum mtcsec_dev_event_type {
@@ -89,9 +117,9 @@ typedef struct mtcsec_dev_callbacks {
 
 /** One pending exchange (private). */
 typedef struct mtcsec_dev_pending {
-  mtcsec_tstamp deadline;
+  mtcsec_dev_time deadline;
   uint64_t peer;
-  uint32_t timeout; /* current backoff base, ms */
+  uint32_t timeout; /* current backoff base */
   uint8_t state;    /* 0 free, 1 M1 to send, 2 waiting for M4 */
   uint8_t retries;  /* resends so far */
   uint8_t ueid[MTCSEC_ID_LEN];
@@ -106,15 +134,15 @@ typedef struct mtcsec_dev {
   const mtcsec_dev_callbacks *cb;
   void *user_data;
   mtcsec_log_fn log;
-  mtcsec_dev_session *sessions; /* the caller's, nsessions of them */
+  mtcsec_dev_session *sessions;  /* the caller's, nsessions of them */
+  const mtcsec_suite_params *sp; /* the device's suite */
   uint64_t next_nonce;
-  mtcsec_tstamp last_m1;
-  uint32_t m0_interval, retx_timeout; /* ms */
+  mtcsec_dev_time last_m1;
+  uint32_t m0_interval, retx_timeout;
   int32_t lat, lon;
-  uint8_t nsessions, suite, keylen, miclen, retx_max, send_suites;
+  uint8_t nsessions, retx_max, send_suites;
   uint8_t have_last_m1, status_present, battery;
-  uint8_t mtcd_id[MTCSEC_ID_LEN];
-  uint8_t mtcs_id[MTCSEC_ID_LEN];
+  uint8_t ids[2 * MTCSEC_ID_LEN]; /* MTCdID || MTCsID */
   uint8_t k_auth[MTCSEC_CFG_MAX_KEY_LEN];
   uint8_t k_dm[MTCSEC_CFG_MAX_KEY_LEN];
   mtcsec_dev_pending pending[MTCSEC_DEV_MAX_PENDING];
@@ -123,11 +151,13 @@ typedef struct mtcsec_dev {
 /**
  * Initializes d.  cfg and pskey are read during the call only; crypto, cb
  * user_data and cfg->sessions must outlive d; the sessions are cleared.
- * m0_interval and retx_timeout are capped at UINT32_MAX ms.  Returns 0,
- * INVALID_ARGUMENT (NULL, no persist_nonce, unsupported suite, no session
- * storage or more than 255 sessions) or the provider's error.  A counter
- * that is already exhausted (UINT64_MAX) is accepted; every exchange then
- * fails with MTCSEC_ERR_EXHAUSTED.
+ * m0_interval and retx_timeout are capped at UINT32_MAX (mtcsec_dev_time
+ * units).  Returns 0, INVALID_ARGUMENT (a suite that is not section 2's,
+ * not in this build's MTCSEC_CFG_SUITES or with keys over
+ * MTCSEC_CFG_MAX_KEY_LEN; and, unless MTCSEC_CFG_CHECK_PARAMS is 0: NULL,
+ * no persist_nonce, no session storage or more than 255 sessions) or the
+ * provider's error.  A counter that is already exhausted (UINT64_MAX) is
+ * accepted; every exchange then fails with MTCSEC_ERR_EXHAUSTED.
  */
 int mtcsec_dev_init(mtcsec_dev *d, const mtcsec_dev_config *cfg,
                     const mtcsec_crypto *crypto, const mtcsec_dev_callbacks *cb,
@@ -148,10 +178,13 @@ void mtcsec_dev_set_status(mtcsec_dev *d, int has_battery, uint8_t battery,
  * exchange waits for this M4, e.g. a duplicate of an accepted one),
  * MISMATCH (IDs of a revocation are not ours), MIC, NOT_FOUND (revocation
  * of an unknown session: ignored), EXHAUSTED, CALLBACK or the provider's
- * error.  Every error leaves d as it was.
+ * error.  Every error leaves d as it was, with one exception: a provider
+ * error (fatal, mtcsec_err_is_fatal()) while a verified M4's DMKey and
+ * channel keys are derived leaves the session slot chosen for them erased
+ * (the keys are derived in place, not on the stack).
  */
 int mtcsec_dev_read(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
-                    uint64_t peer, mtcsec_tstamp now);
+                    uint64_t peer, mtcsec_dev_time now);
 
 /**
  * Starts an exchange without M0 (the device knows the UE out of band):
@@ -159,7 +192,7 @@ int mtcsec_dev_read(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
  * in mtcsec_dev_read().
  */
 int mtcsec_dev_start(mtcsec_dev *d, const uint8_t ueid[MTCSEC_ID_LEN],
-                     uint64_t peer, mtcsec_tstamp now);
+                     uint64_t peer, mtcsec_dev_time now);
 
 /**
  * Writes the next datagram to send (an M1 or its resend) to dest and its
@@ -167,16 +200,17 @@ int mtcsec_dev_start(mtcsec_dev *d, const uint8_t ueid[MTCSEC_ID_LEN],
  * send, or NOBUF.
  */
 mtcsec_ssize mtcsec_dev_write(mtcsec_dev *d, uint8_t *dest, size_t destlen,
-                              uint64_t *peer, mtcsec_tstamp now);
+                              uint64_t *peer, mtcsec_dev_time now);
 
-/** Returns the time of the next timer, or MTCSEC_TSTAMP_NEVER. */
-mtcsec_tstamp mtcsec_dev_get_expiry(const mtcsec_dev *d);
+/** Returns the time of the next timer, or MTCSEC_DEV_TIME_NEVER. */
+mtcsec_dev_time mtcsec_dev_get_expiry(const mtcsec_dev *d);
 
 /**
  * Runs the timers due at now: M1 resends (exponential backoff with +-20%
- * jitter), giving up, DMKey expiry.  Returns 0 or the provider's error.
+ * jitter, capped at 50 minutes), giving up, DMKey expiry.  Returns 0 or
+ * INVALID_ARGUMENT.
  */
-int mtcsec_dev_handle_expiry(mtcsec_dev *d, mtcsec_tstamp now);
+int mtcsec_dev_handle_expiry(mtcsec_dev *d, mtcsec_dev_time now);
 
 /** What a record was opened under. */
 typedef struct mtcsec_dev_record_info {
@@ -194,7 +228,7 @@ typedef struct mtcsec_dev_record_info {
  */
 mtcsec_ssize mtcsec_dev_open(mtcsec_dev *d, uint8_t *dest, size_t destlen,
                              const uint8_t *rec, size_t reclen,
-                             mtcsec_tstamp now, mtcsec_dev_record_info *info);
+                             mtcsec_dev_time now, mtcsec_dev_record_info *info);
 
 /**
  * Seals an answer under session key_id.  Returns the record length,
@@ -202,7 +236,7 @@ mtcsec_ssize mtcsec_dev_open(mtcsec_dev *d, uint8_t *dest, size_t destlen,
  */
 mtcsec_ssize mtcsec_dev_seal(mtcsec_dev *d, uint16_t key_id, uint8_t *dest,
                              size_t destlen, const uint8_t *pt, size_t ptlen,
-                             mtcsec_tstamp now);
+                             mtcsec_dev_time now);
 
 /**
  * PERMS enforcement for the application (section 3): returns 0 if session
@@ -210,7 +244,7 @@ mtcsec_ssize mtcsec_dev_seal(mtcsec_dev *d, uint16_t key_id, uint8_t *dest,
  * MTCSEC_ERR_FORBIDDEN if not, NOT_FOUND or EXPIRED.
  */
 int mtcsec_dev_authorize(const mtcsec_dev *d, uint16_t key_id, uint8_t required,
-                         mtcsec_tstamp now);
+                         mtcsec_dev_time now);
 
 /** The nonce the next M1 will carry (for tests and diagnostics). */
 uint64_t mtcsec_dev_next_nonce(const mtcsec_dev *d);

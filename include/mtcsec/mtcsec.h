@@ -129,8 +129,10 @@ typedef struct mtcsec_suite_params {
 
 /**
  * Returns the parameters of suite id, or NULL if id is not one of
- * section 2's suites or needs keys longer than MTCSEC_CFG_MAX_KEY_LEN.
- * The result points to static storage.
+ * section 2's suites.  The result points to static storage.  (The codec and
+ * the key schedule take every suite; what keeps keys, the channel and the
+ * device, also refuses a suite whose keys are longer than
+ * MTCSEC_CFG_MAX_KEY_LEN.)
  */
 const mtcsec_suite_params *mtcsec_suite_get(uint8_t id);
 

@@ -6,6 +6,7 @@
 
 #include <mtcsec/codec.h>
 
+#include "core/internal.h"
 #include "core/util.h"
 
 int mtcsec_msg_type(const uint8_t *msg, size_t msglen) {
@@ -367,17 +368,21 @@ int mtcsec_hs_decode(mtcsec_hs *hs, uint8_t type, const uint8_t *in,
   return 0;
 }
 
-int mtcsec_m4_decode(mtcsec_hs *m4, mtcsec_sinfo *si, const uint8_t *in,
-                     size_t inlen) {
-  int rv;
-  if (m4 == NULL || si == NULL || in == NULL) {
-    return MTCSEC_ERR_INVALID_ARGUMENT;
-  }
-  rv = hs_frame(m4, MTCSEC_MSG_M4, in, inlen);
+int mtcsec_m4_parse(mtcsec_hs *m4, mtcsec_sinfo *si, const uint8_t *in,
+                    size_t inlen) {
+  int rv = hs_frame(m4, MTCSEC_MSG_M4, in, inlen);
   if (rv == 0) {
     rv = mtcsec_sinfo_decode(si, m4->info, m4->info_len);
   }
-  if (rv != 0) {
+  return rv;
+}
+
+int mtcsec_m4_decode(mtcsec_hs *m4, mtcsec_sinfo *si, const uint8_t *in,
+                     size_t inlen) {
+  if (m4 == NULL || si == NULL || in == NULL) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  if (mtcsec_m4_parse(m4, si, in, inlen) != 0) {
     memset(m4, 0, sizeof(*m4));
     memset(si, 0, sizeof(*si));
     return MTCSEC_ERR_MALFORMED;
@@ -402,28 +407,12 @@ static void hs_put(uint8_t *dest, uint8_t type, uint8_t suite,
   }
 }
 
-mtcsec_ssize mtcsec_m1_build_encoded(uint8_t *dest, size_t destlen,
-                                     const mtcsec_crypto *crypto,
-                                     const uint8_t *k_auth,
-                                     const mtcsec_m1_fields *f) {
-  const mtcsec_suite_params *sp;
+mtcsec_ssize mtcsec_m1_write(uint8_t *dest, const mtcsec_crypto *crypto,
+                             const mtcsec_suite_params *sp,
+                             const uint8_t *k_auth, const mtcsec_m1_fields *f) {
+  size_t signed_len = MTCSEC_HS_FIXED_LEN + f->info_len;
   mtcsec_iov iov;
-  size_t signed_len;
   int rv;
-
-  if (f == NULL || crypto == NULL || k_auth == NULL || f->mtcd_id == NULL ||
-      f->mtcs_id == NULL || f->nonce == NULL || f->ueid == NULL ||
-      (f->info == NULL && f->info_len != 0) || (dest == NULL && destlen != 0)) {
-    return MTCSEC_ERR_INVALID_ARGUMENT;
-  }
-  sp = mtcsec_suite_get(f->suite);
-  if (sp == NULL || f->info_len > MTCSEC_MAX_INFO_LEN) {
-    return MTCSEC_ERR_INVALID_ARGUMENT;
-  }
-  signed_len = MTCSEC_HS_FIXED_LEN + f->info_len;
-  if (destlen < signed_len + sp->miclen) {
-    return MTCSEC_ERR_NOBUF;
-  }
   hs_put(dest, MTCSEC_MSG_M1, f->suite, f->mtcd_id, f->mtcs_id, f->nonce,
          f->ueid, f->info, f->info_len);
   iov.base = dest;
@@ -435,6 +424,27 @@ mtcsec_ssize mtcsec_m1_build_encoded(uint8_t *dest, size_t destlen,
     return rv;
   }
   return (mtcsec_ssize)(signed_len + sp->miclen);
+}
+
+mtcsec_ssize mtcsec_m1_build_encoded(uint8_t *dest, size_t destlen,
+                                     const mtcsec_crypto *crypto,
+                                     const uint8_t *k_auth,
+                                     const mtcsec_m1_fields *f) {
+  const mtcsec_suite_params *sp;
+
+  if (f == NULL || crypto == NULL || k_auth == NULL || f->mtcd_id == NULL ||
+      f->mtcs_id == NULL || f->nonce == NULL || f->ueid == NULL ||
+      (f->info == NULL && f->info_len != 0) || (dest == NULL && destlen != 0)) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  sp = mtcsec_suite_get(f->suite);
+  if (sp == NULL || f->info_len > MTCSEC_MAX_INFO_LEN) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  if (destlen < MTCSEC_HS_FIXED_LEN + f->info_len + sp->miclen) {
+    return MTCSEC_ERR_NOBUF;
+  }
+  return mtcsec_m1_write(dest, crypto, sp, k_auth, f);
 }
 
 mtcsec_ssize mtcsec_m1_build(uint8_t *dest, size_t destlen,
@@ -450,8 +460,7 @@ mtcsec_ssize mtcsec_m1_build(uint8_t *dest, size_t destlen,
   return mtcsec_m1_build_encoded(dest, destlen, crypto, k_auth, f);
 }
 
-/* Computes the MIC over iov and compares it with expect in constant time. */
-static int mic_check(const mtcsec_crypto *crypto, const mtcsec_suite_params *sp,
+int mtcsec_mic_check(const mtcsec_crypto *crypto, const mtcsec_suite_params *sp,
                      const uint8_t *key, const mtcsec_iov *iov, size_t iovcnt,
                      const uint8_t *expect) {
   uint8_t mic[MTCSEC_MAX_MIC_LEN];
@@ -478,7 +487,7 @@ int mtcsec_m1_verify(const mtcsec_hs *m1, const mtcsec_crypto *crypto,
   }
   iov.base = m1->raw;
   iov.len = m1->signed_len;
-  return mic_check(crypto, sp, k_auth, &iov, 1, m1->mic);
+  return mtcsec_mic_check(crypto, sp, k_auth, &iov, 1, m1->mic);
 }
 
 /* The MTCsMIC input of section 4, as pieces. */
@@ -555,14 +564,25 @@ int mtcsec_m4_verify(const mtcsec_hs *m4, const mtcsec_crypto *crypto,
   info_len = (uint8_t)m1_info_len;
   m4_mic_iov(iov, m4->raw, m4->signed_len, mtcd_nonce, &info_len, m1_info,
              m1_info_len);
-  return mic_check(crypto, sp, k_auth, iov, 4, m4->mic);
+  return mtcsec_mic_check(crypto, sp, k_auth, iov, 4, m4->mic);
+}
+
+int mtcsec_m4_check(const mtcsec_hs *m4, const mtcsec_crypto *crypto,
+                    const mtcsec_suite_params *sp, const uint8_t *k_auth,
+                    const uint8_t *m1_tail, size_t m1_tail_len) {
+  /* The same input as m4_mic_iov() lays out, in two pieces. */
+  mtcsec_iov iov[2];
+  iov[0].base = m4->raw;
+  iov[0].len = m4->signed_len;
+  iov[1].base = m1_tail;
+  iov[1].len = m1_tail_len;
+  return mtcsec_mic_check(crypto, sp, k_auth, iov, 2, m4->mic);
 }
 
 int mtcsec_m4_verify_tail(const mtcsec_hs *m4, const mtcsec_crypto *crypto,
                           const uint8_t *k_auth, const uint8_t *m1_tail,
                           size_t m1_tail_len) {
   const mtcsec_suite_params *sp;
-  mtcsec_iov iov[2];
   if (m4 == NULL || crypto == NULL || k_auth == NULL || m1_tail == NULL ||
       m4->raw == NULL || m4->type != MTCSEC_MSG_M4 ||
       m1_tail_len < MTCSEC_NONCE_LEN + 1 ||
@@ -573,12 +593,7 @@ int mtcsec_m4_verify_tail(const mtcsec_hs *m4, const mtcsec_crypto *crypto,
   if (sp == NULL || m4->miclen != sp->miclen) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
-  /* The same input as m4_mic_iov() lays out, in two pieces. */
-  iov[0].base = m4->raw;
-  iov[0].len = m4->signed_len;
-  iov[1].base = m1_tail;
-  iov[1].len = m1_tail_len;
-  return mic_check(crypto, sp, k_auth, iov, 2, m4->mic);
+  return mtcsec_m4_check(m4, crypto, sp, k_auth, m1_tail, m1_tail_len);
 }
 
 /* ----------------------------------------------------- server-link frames */
@@ -747,7 +762,8 @@ int mtcsec_revoke_verify(const mtcsec_revoke *rv, const uint8_t *in,
   }
   iov.base = in;
   iov.len = MTCSEC_REVOKE_FIXED_LEN;
-  return mic_check(crypto, sp, k_auth, &iov, 1, in + MTCSEC_REVOKE_FIXED_LEN);
+  return mtcsec_mic_check(crypto, sp, k_auth, &iov, 1,
+                          in + MTCSEC_REVOKE_FIXED_LEN);
 }
 
 /* ----------------------------------------------------- channel record */

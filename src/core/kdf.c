@@ -14,7 +14,9 @@
  * 4 + 64 + 1 + 64 + 4 bytes, so that each block is one MAC call with one
  * piece (a library MAC costs per update call).  Every key and IV of the
  * protocol is at most one PRF block long, so the key schedule goes through
- * kdf_block(): one MAC, written straight into the output.
+ * kdf_sched(): one MAC, written straight into the output.  The inner forms
+ * (core/internal.h) are what the device links; the public ones check their
+ * arguments and call them.
  */
 #include <string.h>
 
@@ -23,6 +25,7 @@
 #include <mtcsec/codec.h>
 #include <mtcsec/crypto.h>
 
+#include "core/internal.h"
 #include "core/util.h"
 
 /* Largest output mtcsec_kdf() produces (crypto.h): L fits 32 bits easily. */
@@ -124,25 +127,103 @@ cleanup:
   return rv;
 }
 
+/* ------------------------------------------------------- key schedule */
+
 /*
- * The key schedule's KDF: the label is a constant of this file, the key
- * has the suite's length and every output (a key of the suite's length or
- * a 13-byte IV) is at most one PRF block, so nothing is checked again here
- * and the MAC goes straight into out.
+ * The key schedule (sections 2, 4, 6).  Every key and IV of the protocol is
+ * at most one PRF block long, the key has the suite's length and the labels
+ * are constants of this file, so each value is one MAC straight into its
+ * output with nothing checked again.  Labels are kept without their common
+ * "mtcsec " prefix, 8 bytes each; the NUL that ends a label is the 0x00
+ * separator of the KDF input.  An IV label ("d2u iv", "u2d iv") gives 13
+ * bytes, the others the suite's key length.  The input is public (labels, IDs,
+ * nonces, key ids), so the buffer is not wiped.
  */
-static int kdf_block(const mtcsec_crypto *crypto, const mtcsec_suite_params *sp,
-                     const uint8_t *key, const char *label, size_t labellen,
-                     const uint8_t *context, size_t contextlen, uint8_t *out,
-                     size_t outlen) {
-  uint8_t input[KDF_MAX_IN];
+#define KDF_PREFIX "mtcsec "
+#define KDF_PREFIX_LEN (sizeof(KDF_PREFIX) - 1)
+#define KDF_SCHED_IN (4 + KDF_PREFIX_LEN + 8 + 5 * MTCSEC_ID_LEN + 4)
+
+enum {
+  KDF_K_AUTH = 0,
+  KDF_K_DM = 1,
+  KDF_DMKEY = 2,
+  KDF_D2U_KEY = 3 /* then d2u iv, u2d key, u2d iv */
+};
+
+static const char kdf_labels[7][8] = {"K_auth", "K_dm",    "DMKey", "d2u key",
+                                      "d2u iv", "u2d key", "u2d iv"};
+
+/* Derives n values with the labels from index first on, in order, into
+ * out[0..n-1]; stops at the first failure (that output is zeroed). */
+static int kdf_sched(const mtcsec_crypto *crypto, const mtcsec_suite_params *sp,
+                     const uint8_t *key, unsigned first, unsigned n,
+                     const uint8_t *context, size_t contextlen,
+                     uint8_t *const *out) {
+  uint8_t in[KDF_SCHED_IN];
   mtcsec_iov iov;
-  iov.base = input;
-  iov.len = kdf_input(input, label, labellen, context, contextlen, outlen);
-  return kdf_mac(crypto, (mtcsec_mac_alg)sp->mac, key, sp->keylen, &iov, out,
+  unsigned i;
+  int rv = 0;
+  mtcsec_put_u32(in, 1);
+  memcpy(in + 4, KDF_PREFIX, KDF_PREFIX_LEN);
+  iov.base = in;
+  for (i = 0; i < n && rv == 0; i++) {
+    const char *label = kdf_labels[first + i];
+    size_t pos = 4 + KDF_PREFIX_LEN;
+    size_t outlen = label[4] == 'i' ? MTCSEC_IV_LEN : sp->keylen;
+    do {
+      in[pos++] = (uint8_t)*label;
+    } while (*label++ != '\0');
+    memcpy(in + pos, context, contextlen);
+    pos += contextlen;
+    /* [L]32: the output length in bits (a 13-byte IV uses L = 104). */
+    mtcsec_put_u32(in + pos, (uint32_t)(outlen * 8));
+    iov.len = pos + 4;
+    rv = kdf_mac(crypto, (mtcsec_mac_alg)sp->mac, key, sp->keylen, &iov, out[i],
                  outlen);
+  }
+  return rv;
 }
 
-/* ------------------------------------------------------- key schedule */
+int mtcsec_kdf_device_keys(const mtcsec_crypto *crypto,
+                           const mtcsec_suite_params *sp, const uint8_t *pskey,
+                           const uint8_t *ids, uint8_t *k_auth, uint8_t *k_dm) {
+  /* Context MTCdID || MTCsID (section 2). */
+  uint8_t *out[2];
+  int rv;
+  out[0] = k_auth;
+  out[1] = k_dm;
+  rv = kdf_sched(crypto, sp, pskey, KDF_K_AUTH, 2, ids, 2 * MTCSEC_ID_LEN, out);
+  if (rv != 0) {
+    mtcsec_zeroize(k_auth, sp->keylen);
+    mtcsec_zeroize(k_dm, sp->keylen);
+  }
+  return rv;
+}
+
+int mtcsec_kdf_dmkey(const mtcsec_crypto *crypto, const mtcsec_suite_params *sp,
+                     const uint8_t *k_dm, const uint8_t *ids,
+                     const uint8_t *mtcd_nonce, const uint8_t *mtcs_nonce,
+                     const uint8_t *ueid, uint8_t *dmkey) {
+  /* Context MTCdID || MTCsID || MTCdNonce || MTCsNonce || UEID (section
+   * 4). */
+  uint8_t ctx[5 * MTCSEC_ID_LEN];
+  memcpy(ctx, ids, 2 * MTCSEC_ID_LEN);
+  memcpy(ctx + 16, mtcd_nonce, MTCSEC_NONCE_LEN);
+  memcpy(ctx + 24, mtcs_nonce, MTCSEC_NONCE_LEN);
+  memcpy(ctx + 32, ueid, MTCSEC_ID_LEN);
+  return kdf_sched(crypto, sp, k_dm, KDF_DMKEY, 1, ctx, sizeof(ctx), &dmkey);
+}
+
+int mtcsec_kdf_chan(const mtcsec_crypto *crypto, const mtcsec_suite_params *sp,
+                    const uint8_t *dmkey, uint16_t key_id,
+                    uint8_t *const out[4]) {
+  /* Section 6, in this order: key then IV, d2u then u2d. */
+  uint8_t ctx[2];
+  mtcsec_put_u16(ctx, key_id);
+  return kdf_sched(crypto, sp, dmkey, KDF_D2U_KEY, 4, ctx, sizeof(ctx), out);
+}
+
+/* The public forms: the same with their arguments checked. */
 
 /* The suite of a key-schedule call, or NULL when crypto is unusable. */
 static const mtcsec_suite_params *kdf_suite(const mtcsec_crypto *crypto,
@@ -153,49 +234,20 @@ static const mtcsec_suite_params *kdf_suite(const mtcsec_crypto *crypto,
   return mtcsec_suite_get(suite);
 }
 
-/* Copies n 8-byte IDs and nonces, none of them NULL, one after the other
- * into ctx (a KDF context).  Returns 0, or -1 if one is NULL. */
-static int kdf_ctx(uint8_t *ctx, const uint8_t *const *parts, size_t n) {
-  size_t i;
-  for (i = 0; i < n; i++) {
-    if (parts[i] == NULL) {
-      return -1;
-    }
-    memcpy(ctx + i * MTCSEC_ID_LEN, parts[i], MTCSEC_ID_LEN);
-  }
-  return 0;
-}
-
 int mtcsec_derive_device_keys(const mtcsec_crypto *crypto, uint8_t suite,
                               const uint8_t *pskey,
                               const uint8_t mtcd_id[MTCSEC_ID_LEN],
                               const uint8_t mtcs_id[MTCSEC_ID_LEN],
                               uint8_t *k_auth, uint8_t *k_dm) {
-  static const char l_auth[] = "mtcsec K_auth";
-  static const char l_dm[] = "mtcsec K_dm";
   const mtcsec_suite_params *sp = kdf_suite(crypto, suite);
-  const uint8_t *parts[2];
-  uint8_t ctx[2 * MTCSEC_ID_LEN];
-  int rv;
-
-  /* Context MTCdID || MTCsID (section 2). */
-  parts[0] = mtcd_id;
-  parts[1] = mtcs_id;
-  if (sp == NULL || pskey == NULL || k_auth == NULL || k_dm == NULL ||
-      kdf_ctx(ctx, parts, 2) != 0) {
+  uint8_t ids[2 * MTCSEC_ID_LEN];
+  if (sp == NULL || pskey == NULL || mtcd_id == NULL || mtcs_id == NULL ||
+      k_auth == NULL || k_dm == NULL) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
-  rv = kdf_block(crypto, sp, pskey, l_auth, sizeof(l_auth) - 1, ctx,
-                 sizeof(ctx), k_auth, sp->keylen);
-  if (rv == 0) {
-    rv = kdf_block(crypto, sp, pskey, l_dm, sizeof(l_dm) - 1, ctx, sizeof(ctx),
-                   k_dm, sp->keylen);
-  }
-  if (rv != 0) {
-    mtcsec_zeroize(k_auth, sp->keylen);
-    mtcsec_zeroize(k_dm, sp->keylen);
-  }
-  return rv;
+  memcpy(ids, mtcd_id, MTCSEC_ID_LEN);
+  memcpy(ids + MTCSEC_ID_LEN, mtcs_id, MTCSEC_ID_LEN);
+  return mtcsec_kdf_device_keys(crypto, sp, pskey, ids, k_auth, k_dm);
 }
 
 int mtcsec_derive_dmkey(const mtcsec_crypto *crypto, uint8_t suite,
@@ -205,52 +257,31 @@ int mtcsec_derive_dmkey(const mtcsec_crypto *crypto, uint8_t suite,
                         const uint8_t mtcd_nonce[MTCSEC_NONCE_LEN],
                         const uint8_t mtcs_nonce[MTCSEC_NONCE_LEN],
                         const uint8_t ueid[MTCSEC_ID_LEN], uint8_t *dmkey) {
-  static const char label[] = "mtcsec DMKey";
   const mtcsec_suite_params *sp = kdf_suite(crypto, suite);
-  const uint8_t *parts[5];
-  uint8_t ctx[5 * MTCSEC_ID_LEN];
-
-  /* Context MTCdID || MTCsID || MTCdNonce || MTCsNonce || UEID (section
-   * 4). */
-  parts[0] = mtcd_id;
-  parts[1] = mtcs_id;
-  parts[2] = mtcd_nonce;
-  parts[3] = mtcs_nonce;
-  parts[4] = ueid;
-  if (sp == NULL || k_dm == NULL || dmkey == NULL ||
-      kdf_ctx(ctx, parts, 5) != 0) {
+  uint8_t ids[2 * MTCSEC_ID_LEN];
+  if (sp == NULL || k_dm == NULL || mtcd_id == NULL || mtcs_id == NULL ||
+      mtcd_nonce == NULL || mtcs_nonce == NULL || ueid == NULL ||
+      dmkey == NULL) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
-  return kdf_block(crypto, sp, k_dm, label, sizeof(label) - 1, ctx, sizeof(ctx),
-                   dmkey, sp->keylen);
+  memcpy(ids, mtcd_id, MTCSEC_ID_LEN);
+  memcpy(ids + MTCSEC_ID_LEN, mtcs_id, MTCSEC_ID_LEN);
+  return mtcsec_kdf_dmkey(crypto, sp, k_dm, ids, mtcd_nonce, mtcs_nonce, ueid,
+                          dmkey);
 }
 
 int mtcsec_chan_derive(const mtcsec_crypto *crypto, uint8_t suite,
                        const uint8_t *dmkey, uint16_t key_id, uint8_t *k_d2u,
                        uint8_t *iv_d2u, uint8_t *k_u2d, uint8_t *iv_u2d) {
-  /* Section 6, in this order: key then IV, d2u then u2d.  The IV labels
-   * are one byte shorter than the key labels. */
-  static const char labels[4][15] = {"mtcsec d2u key", "mtcsec d2u iv",
-                                     "mtcsec u2d key", "mtcsec u2d iv"};
   const mtcsec_suite_params *sp = kdf_suite(crypto, suite);
-  uint8_t *outs[4];
-  uint8_t ctx[2];
-  size_t i;
-  int rv = 0;
-
-  outs[0] = k_d2u;
-  outs[1] = iv_d2u;
-  outs[2] = k_u2d;
-  outs[3] = iv_u2d;
+  uint8_t *out[4];
   if (sp == NULL || dmkey == NULL || k_d2u == NULL || iv_d2u == NULL ||
       k_u2d == NULL || iv_u2d == NULL) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
-  mtcsec_put_u16(ctx, key_id);
-  for (i = 0; i < 4 && rv == 0; i++) {
-    rv =
-      kdf_block(crypto, sp, dmkey, labels[i], sizeof(labels[i]) - 1 - (i & 1),
-                ctx, sizeof(ctx), outs[i], i & 1 ? MTCSEC_IV_LEN : sp->keylen);
-  }
-  return rv;
+  out[0] = k_d2u;
+  out[1] = iv_d2u;
+  out[2] = k_u2d;
+  out[3] = iv_u2d;
+  return mtcsec_kdf_chan(crypto, sp, dmkey, key_id, out);
 }

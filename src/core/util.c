@@ -12,6 +12,7 @@
 #include <mtcsec/crypto.h>
 #include <mtcsec/codec.h>
 
+#include "core/internal.h"
 #include "core/util.h"
 
 const char *mtcsec_version(void) { return MTCSEC_VERSION_STRING; }
@@ -76,7 +77,7 @@ int mtcsec_err_is_fatal(int err) {
 }
 
 /* Section 2. */
-static const mtcsec_suite_params suites[] = {
+const mtcsec_suite_params mtcsec_suite_table[3] = {
   {MTCSEC_SUITE_CMAC_AES128, MTCSEC_MAC_AES_CMAC, 16, 8},
   {MTCSEC_SUITE_HMAC_SHA256_AES128, MTCSEC_MAC_HMAC_SHA256, 16, 16},
   {MTCSEC_SUITE_HMAC_SHA256_AES256, MTCSEC_MAC_HMAC_SHA256, 32, 16},
@@ -84,9 +85,10 @@ static const mtcsec_suite_params suites[] = {
 
 const mtcsec_suite_params *mtcsec_suite_get(uint8_t id) {
   size_t i;
-  for (i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
-    if (suites[i].id == id && suites[i].keylen <= MTCSEC_CFG_MAX_KEY_LEN) {
-      return &suites[i];
+  for (i = 0; i < sizeof(mtcsec_suite_table) / sizeof(mtcsec_suite_table[0]);
+       i++) {
+    if (mtcsec_suite_table[i].id == id) {
+      return &mtcsec_suite_table[i];
     }
   }
   return NULL;
@@ -177,30 +179,34 @@ void mtcsec_window_init(mtcsec_window *w) {
   w->bitmap = 0;
 }
 
-int mtcsec_window_check(const mtcsec_window *w, uint64_t n) {
-  uint64_t diff = w->top - n;
-  if (w->bitmap == 0 || n > w->top) {
-    return 0;
+int mtcsec_window_step(const mtcsec_window *w, uint64_t n, mtcsec_window *upd) {
+  uint64_t top = w->top, bitmap = w->bitmap, d = top - n, bit;
+  if (bitmap != 0 && n <= top) {
+    /* At or below the top: new only inside the window and not yet seen. */
+    bit = d < MTCSEC_WINDOW_SIZE ? (uint64_t)1 << d : 0;
+    if ((bitmap & bit) != 0 || bit == 0) {
+      return MTCSEC_ERR_REPLAY;
+    }
+    bitmap |= bit;
+  } else {
+    /* A new top (or the first number): slide the window up by n - top. */
+    d = n - top;
+    bitmap = (bitmap == 0 || d >= MTCSEC_WINDOW_SIZE ? 0 : bitmap << d) | 1u;
+    top = n;
   }
-  return diff >= MTCSEC_WINDOW_SIZE || ((w->bitmap >> diff) & 1u)
-           ? MTCSEC_ERR_REPLAY
-           : 0;
+  if (upd != NULL) {
+    upd->top = top;
+    upd->bitmap = bitmap;
+  }
+  return 0;
+}
+
+int mtcsec_window_check(const mtcsec_window *w, uint64_t n) {
+  return mtcsec_window_step(w, n, NULL);
 }
 
 void mtcsec_window_update(mtcsec_window *w, uint64_t n) {
-  uint64_t d;
-  if (w->bitmap != 0 && n <= w->top) {
-    /* At or below the top: mark it if it is still inside the window. */
-    d = w->top - n;
-    if (d < MTCSEC_WINDOW_SIZE) {
-      w->bitmap |= (uint64_t)1 << d;
-    }
-    return;
-  }
-  /* A new top (or the first number): slide the window up by d. */
-  d = w->bitmap == 0 ? MTCSEC_WINDOW_SIZE : n - w->top;
-  w->bitmap = (d >= MTCSEC_WINDOW_SIZE ? 0 : w->bitmap << d) | 1u;
-  w->top = n;
+  (void)mtcsec_window_step(w, n, w);
 }
 
 void mtcsec_logf(mtcsec_log_fn fn, void *user_data, int level, const char *fmt,

@@ -5,12 +5,19 @@
  * -> M1 released by mtcsec_dev_write -> resends with backoff -> M4 verified
  * -> DMKey derived, channel keys set up, DMKey erased -> pending state
  * erased.  Every verdict on peer input leaves the object as it was.
+ *
+ * The public functions check their arguments (unless MTCSEC_CFG_CHECK_PARAMS
+ * is 0) and the suite once, at mtcsec_dev_init(); below them the role calls
+ * the core's inner entry points (core/internal.h), which do not check them
+ * again.  Received bytes go through the same decoders, MIC checks and
+ * replay window as everywhere else.
  */
 #include <string.h>
 
 #include <mtcsec/device.h>
 #include <mtcsec/codec.h>
 
+#include "core/internal.h"
 #include "core/util.h"
 
 enum { PEND_FREE = 0, PEND_SEND = 1, PEND_WAIT = 2 };
@@ -19,19 +26,36 @@ enum { PEND_FREE = 0, PEND_SEND = 1, PEND_WAIT = 2 };
 #define PEND_NONCE(p) ((p)->m1_tail)
 #define PEND_INFO_LEN(p) ((p)->m1_tail[MTCSEC_NONCE_LEN])
 #define PEND_INFO(p) ((p)->m1_tail + MTCSEC_NONCE_LEN + 1)
+#define PEND_TAIL_LEN(p) (MTCSEC_NONCE_LEN + 1 + (size_t)PEND_INFO_LEN(p))
+
+/* The device's suite: a constant when the build has one (MTCSEC_CFG_SUITES
+ * with one bit set), else the one mtcsec_dev_init() chose. */
+#if MTCSEC_CFG_SUITES == 1 || MTCSEC_CFG_SUITES == 2 || MTCSEC_CFG_SUITES == 4
+#  define DEV_SP(d) (&mtcsec_suite_table[MTCSEC_CFG_SUITES / 2])
+#else
+#  define DEV_SP(d) ((d)->sp)
+#endif
+
+/* A check of a programming error (NULL pointer, invalid configuration):
+ * compiled out when MTCSEC_CFG_CHECK_PARAMS is 0 (config.h). */
+#if MTCSEC_CFG_CHECK_PARAMS
+#  define DEV_BAD_ARGS(cond) (cond)
+#else
+#  define DEV_BAD_ARGS(cond) 0
+#endif
 
 void mtcsec_dev_config_default(mtcsec_dev_config *cfg) {
-  if (cfg == NULL) {
+  if (DEV_BAD_ARGS(cfg == NULL)) {
     return;
   }
   memset(cfg, 0, sizeof(*cfg));
   cfg->suite = MTCSEC_SUITE_CMAC_AES128;
-  cfg->m0_interval = 1000;
-  cfg->retx_timeout = 2000;
+  cfg->m0_interval = 1 * MTCSEC_DEV_TICKS_PER_S;
+  cfg->retx_timeout = 2 * MTCSEC_DEV_TICKS_PER_S;
   cfg->retx_max = 3;
 }
 
-static void dev_emit(mtcsec_dev *d, mtcsec_dev_event_type type,
+static void dev_emit(const mtcsec_dev *d, mtcsec_dev_event_type type,
                      const uint8_t *ueid, uint16_t key_id, uint8_t perms,
                      uint32_t lifetime) {
   mtcsec_dev_event ev;
@@ -46,22 +70,26 @@ static void dev_emit(mtcsec_dev *d, mtcsec_dev_event_type type,
   d->cb->on_event(d->user_data, &ev);
 }
 
-/* now + ms, saturated at MTCSEC_TSTAMP_NEVER. */
-static mtcsec_tstamp dev_later(mtcsec_tstamp now, uint64_t ms) {
-  return now > MTCSEC_TSTAMP_NEVER - ms ? MTCSEC_TSTAMP_NEVER : now + ms;
+/* now + dt, saturated at MTCSEC_DEV_TIME_NEVER. */
+static mtcsec_dev_time dev_later(mtcsec_dev_time now, mtcsec_dev_time dt) {
+  return now > MTCSEC_DEV_TIME_NEVER - dt ? MTCSEC_DEV_TIME_NEVER : now + dt;
 }
 
-/* A 64-bit interval from the configuration as the 32 bits the context
- * keeps, capped. */
-static uint32_t dev_ms32(mtcsec_tstamp ms) {
-  return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+/* An interval from the configuration as the 32 bits the context keeps,
+ * capped. */
+static uint32_t dev_time32(mtcsec_dev_time t) {
+#if MTCSEC_CFG_DEV_TIME32
+  return t;
+#else
+  return t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+#endif
 }
 
-/* Whether MTCsID and MTCdID of a message from the server are ours. */
-static int dev_ids_ours(const mtcsec_dev *d, const uint8_t *mtcs_id,
-                        const uint8_t *mtcd_id) {
-  return memcmp(mtcs_id, d->mtcs_id, MTCSEC_ID_LEN) == 0 &&
-         memcmp(mtcd_id, d->mtcd_id, MTCSEC_ID_LEN) == 0;
+/* Whether MTCsID || MTCdID at ids (as M4 and revocations carry them) are
+ * ours. */
+static int dev_ids_ours(const mtcsec_dev *d, const uint8_t *ids) {
+  return memcmp(ids, d->ids + MTCSEC_ID_LEN, MTCSEC_ID_LEN) == 0 &&
+         memcmp(ids + MTCSEC_ID_LEN, d->ids, MTCSEC_ID_LEN) == 0;
 }
 
 int mtcsec_dev_init(mtcsec_dev *d, const mtcsec_dev_config *cfg,
@@ -70,40 +98,41 @@ int mtcsec_dev_init(mtcsec_dev *d, const mtcsec_dev_config *cfg,
   const mtcsec_suite_params *sp;
   int rv;
 
-  if (d == NULL || cfg == NULL || crypto == NULL || crypto->ops == NULL ||
-      cb == NULL || cb->persist_nonce == NULL || cfg->pskey == NULL ||
-      cfg->sessions == NULL || cfg->nsessions == 0 ||
-      cfg->nsessions > UINT8_MAX) {
+  if (DEV_BAD_ARGS(d == NULL || cfg == NULL || crypto == NULL ||
+                   crypto->ops == NULL || cb == NULL ||
+                   cb->persist_nonce == NULL || cfg->pskey == NULL ||
+                   cfg->sessions == NULL || cfg->nsessions == 0 ||
+                   cfg->nsessions > UINT8_MAX)) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
+  /* A suite of this build (MTCSEC_CFG_SUITES) whose keys fit. */
   sp = mtcsec_suite_get(cfg->suite);
-  if (sp == NULL) {
+  if (sp == NULL || ((MTCSEC_CFG_SUITES >> (sp->id - 1)) & 1) == 0 ||
+      sp->keylen > MTCSEC_CFG_MAX_KEY_LEN) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
   memset(d, 0, sizeof(*d));
-  rv = mtcsec_derive_device_keys(crypto, cfg->suite, cfg->pskey, cfg->mtcd_id,
-                                 cfg->mtcs_id, d->k_auth, d->k_dm);
+  memcpy(d->ids, cfg->mtcd_id, MTCSEC_ID_LEN);
+  memcpy(d->ids + MTCSEC_ID_LEN, cfg->mtcs_id, MTCSEC_ID_LEN);
+  /* On failure both keys are zeroed: d holds nothing secret. */
+  rv =
+    mtcsec_kdf_device_keys(crypto, sp, cfg->pskey, d->ids, d->k_auth, d->k_dm);
   if (rv != 0) {
-    mtcsec_zeroize(d, sizeof(*d));
     return rv;
   }
   d->crypto = crypto;
   d->cb = cb;
   d->user_data = user_data;
   d->log = cfg->log;
+  d->sp = sp;
   d->next_nonce = cfg->next_nonce;
-  d->m0_interval = dev_ms32(cfg->m0_interval);
-  d->retx_timeout = dev_ms32(cfg->retx_timeout);
+  d->m0_interval = dev_time32(cfg->m0_interval);
+  d->retx_timeout = dev_time32(cfg->retx_timeout);
   d->sessions = cfg->sessions;
   d->nsessions = (uint8_t)cfg->nsessions;
   memset(d->sessions, 0, cfg->nsessions * sizeof(*d->sessions));
   d->retx_max = cfg->retx_max;
   d->send_suites = cfg->send_suites ? 1 : 0;
-  d->suite = cfg->suite;
-  d->keylen = sp->keylen;
-  d->miclen = sp->miclen;
-  memcpy(d->mtcd_id, cfg->mtcd_id, MTCSEC_ID_LEN);
-  memcpy(d->mtcs_id, cfg->mtcs_id, MTCSEC_ID_LEN);
   return 0;
 }
 
@@ -118,7 +147,7 @@ void mtcsec_dev_deinit(mtcsec_dev *d) {
 
 void mtcsec_dev_set_status(mtcsec_dev *d, int has_battery, uint8_t battery,
                            int has_location, int32_t lat, int32_t lon) {
-  if (d == NULL) {
+  if (DEV_BAD_ARGS(d == NULL)) {
     return;
   }
   d->status_present = 0;
@@ -134,7 +163,7 @@ void mtcsec_dev_set_status(mtcsec_dev *d, int has_battery, uint8_t battery,
 }
 
 uint64_t mtcsec_dev_next_nonce(const mtcsec_dev *d) {
-  return d != NULL ? d->next_nonce : 0;
+  return DEV_BAD_ARGS(d == NULL) ? 0 : d->next_nonce;
 }
 
 /*
@@ -144,7 +173,7 @@ uint64_t mtcsec_dev_next_nonce(const mtcsec_dev *d) {
  * REQ_PERMS, no PATH.
  */
 static int dev_begin(mtcsec_dev *d, const mtcsec_m0 *m0, const uint8_t *ueid,
-                     uint64_t peer, mtcsec_tstamp now) {
+                     uint64_t peer, mtcsec_dev_time now) {
   mtcsec_dev_pending *p = NULL;
   mtcsec_dinfo info;
   mtcsec_ssize n;
@@ -183,7 +212,7 @@ static int dev_begin(mtcsec_dev *d, const mtcsec_m0 *m0, const uint8_t *ueid,
   }
   if (d->send_suites) {
     info.present |= MTCSEC_DINFO_SUITES;
-    info.suites = &d->suite;
+    info.suites = &DEV_SP(d)->id;
     info.nsuites = 1;
   }
   /* Straight into the slot (the encoder writes nothing when it fails; the
@@ -217,8 +246,8 @@ static int dev_begin(mtcsec_dev *d, const mtcsec_m0 *m0, const uint8_t *ueid,
 }
 
 int mtcsec_dev_start(mtcsec_dev *d, const uint8_t ueid[MTCSEC_ID_LEN],
-                     uint64_t peer, mtcsec_tstamp now) {
-  if (d == NULL || ueid == NULL) {
+                     uint64_t peer, mtcsec_dev_time now) {
+  if (DEV_BAD_ARGS(d == NULL || ueid == NULL)) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
   return dev_begin(d, NULL, ueid, peer, now);
@@ -235,11 +264,6 @@ static size_t dev_session_index(const mtcsec_dev *d, uint16_t key_id) {
   return i;
 }
 
-static mtcsec_dev_session *dev_session(mtcsec_dev *d, uint16_t key_id) {
-  size_t i = dev_session_index(d, key_id);
-  return i < d->nsessions ? &d->sessions[i] : NULL;
-}
-
 /* Index of the slot for a new DMKey: same key id, else free, else the
  * one that expires first. */
 static size_t dev_session_slot(const mtcsec_dev *d, uint16_t key_id) {
@@ -251,52 +275,65 @@ static size_t dev_session_slot(const mtcsec_dev *d, uint16_t key_id) {
     if (!d->sessions[i].in_use) {
       return i;
     }
-    if (d->sessions[i].chan.expiry < d->sessions[best].chan.expiry) {
+    if (d->sessions[i].expiry < d->sessions[best].expiry) {
       best = i;
     }
   }
   return best;
 }
 
-/* Erases a session, its channel keys included. */
-static void dev_session_erase(mtcsec_dev_session *s) {
-  mtcsec_zeroize(s, sizeof(*s));
-}
-
-/* A session's lifetime is over (a timer, or a channel call said so): erase
- * it and tell the application. */
-static void dev_session_expired(mtcsec_dev *d, mtcsec_dev_session *s) {
+/* Ends a session (lifetime over, or revoked): erases it, its channel keys
+ * included, and tells the application. */
+static void dev_session_end(mtcsec_dev *d, mtcsec_dev_session *s,
+                            mtcsec_dev_event_type why) {
   uint8_t ueid[MTCSEC_ID_LEN];
   uint16_t key_id = s->chan.key_id;
   memcpy(ueid, s->ueid, MTCSEC_ID_LEN);
-  dev_session_erase(s);
-  dev_emit(d, MTCSEC_DEV_EV_EXPIRED, ueid, key_id, 0, 0);
+  mtcsec_zeroize(s, sizeof(*s));
+  MTCSEC_LOG(d->log, d->user_data, MTCSEC_LOG_INFO, "event=%s key_id=%u",
+             why == MTCSEC_DEV_EV_REVOKED ? "revoked" : "expired",
+             (unsigned)key_id);
+  dev_emit(d, why, ueid, key_id, 0, 0);
+}
+
+/* The live session key_id at now in *out: 0, NOT_FOUND, or EXPIRED after
+ * ending it (section 3, LIFETIME). */
+static int dev_live(mtcsec_dev *d, uint16_t key_id, mtcsec_dev_time now,
+                    mtcsec_dev_session **out) {
+  size_t i = dev_session_index(d, key_id);
+  if (i == d->nsessions) {
+    return MTCSEC_ERR_NOT_FOUND;
+  }
+  *out = &d->sessions[i];
+  if (now >= d->sessions[i].expiry) {
+    dev_session_end(d, *out, MTCSEC_DEV_EV_EXPIRED);
+    return MTCSEC_ERR_EXPIRED;
+  }
+  return 0;
 }
 
 static int dev_handle_m4(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
-                         mtcsec_tstamp now) {
+                         mtcsec_dev_time now) {
   mtcsec_dev_pending *p = NULL;
   mtcsec_dev_session *s;
   mtcsec_hs m4;
   mtcsec_sinfo si;
   uint8_t dmkey[MTCSEC_CFG_MAX_KEY_LEN];
-  uint8_t ueid[MTCSEC_ID_LEN];
-  mtcsec_chan chan;
-  mtcsec_tstamp expiry;
   size_t i;
   int rv;
 
-  rv = mtcsec_m4_decode(&m4, &si, pkt, pktlen);
+  rv = mtcsec_m4_parse(&m4, &si, pkt, pktlen);
   if (rv != 0) {
     return rv;
   }
   /* Section 4: only while waiting, and only if suite, IDs and UEID are
    * those of our M1. */
+  if (m4.suite != DEV_SP(d)->id || !dev_ids_ours(d, m4.id_a)) {
+    return MTCSEC_ERR_UNEXPECTED;
+  }
   for (i = 0; i < MTCSEC_DEV_MAX_PENDING; i++) {
     mtcsec_dev_pending *c = &d->pending[i];
-    int released =
-      c->state == PEND_WAIT || (c->state == PEND_SEND && c->retries > 0);
-    if (released && m4.suite == d->suite && dev_ids_ours(d, m4.id_a, m4.id_b) &&
+    if ((c->state == PEND_WAIT || (c->state == PEND_SEND && c->retries > 0)) &&
         memcmp(m4.ueid, c->ueid, MTCSEC_ID_LEN) == 0) {
       p = c;
       break;
@@ -305,85 +342,80 @@ static int dev_handle_m4(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
   if (p == NULL) {
     return MTCSEC_ERR_UNEXPECTED;
   }
-  rv = mtcsec_m4_verify_tail(&m4, d->crypto, d->k_auth, p->m1_tail,
-                             MTCSEC_NONCE_LEN + 1 + (size_t)PEND_INFO_LEN(p));
+  rv = mtcsec_m4_check(&m4, d->crypto, DEV_SP(d), d->k_auth, p->m1_tail,
+                       PEND_TAIL_LEN(p));
   if (rv != 0) {
     MTCSEC_LOG(d->log, d->user_data, MTCSEC_LOG_WARN,
                "event=m4_rejected err=%s", mtcsec_errname(rv));
     return rv;
   }
-  rv = mtcsec_derive_dmkey(d->crypto, d->suite, d->k_dm, d->mtcd_id, d->mtcs_id,
-                           PEND_NONCE(p), m4.nonce, p->ueid, dmkey);
-  if (rv != 0) {
-    goto cleanup;
-  }
-  /* Counted from the acceptance of M4 (section 3, LIFETIME). */
-  expiry = dev_later(now, (uint64_t)si.lifetime * 1000u);
-  /* Into a temporary first: a provider failure leaves every session and
-   * the pending exchange as they were. */
-  rv = mtcsec_chan_init(&chan, d->crypto, d->suite, MTCSEC_CHAN_DEVICE, dmkey,
-                        si.key_id, expiry);
-  if (rv != 0) {
-    goto cleanup;
-  }
+  /* The slot of the new DMKey (section 4) is set up in place; a provider
+   * failure leaves it erased. */
   s = &d->sessions[dev_session_slot(d, si.key_id)];
-  dev_session_erase(s);
-  s->chan = chan;
+  mtcsec_zeroize(s, sizeof(*s));
+  rv = mtcsec_kdf_dmkey(d->crypto, DEV_SP(d), d->k_dm, d->ids, PEND_NONCE(p),
+                        m4.nonce, p->ueid, dmkey);
+  if (rv == 0) {
+    rv = mtcsec_chan_setup(&s->chan, d->crypto, DEV_SP(d), MTCSEC_CHAN_DEVICE,
+                           dmkey, si.key_id);
+  }
+  mtcsec_zeroize(dmkey, sizeof(dmkey));
+  if (rv != 0) {
+    return rv;
+  }
   s->in_use = 1;
   s->perms = si.perms;
+  /* Counted from the acceptance of M4 (section 3, LIFETIME). */
+  s->expiry =
+    dev_later(now, (mtcsec_dev_time)si.lifetime * MTCSEC_DEV_TICKS_PER_S);
   memcpy(s->ueid, p->ueid, MTCSEC_ID_LEN);
   memcpy(s->mtcd_nonce, PEND_NONCE(p), MTCSEC_NONCE_LEN);
-  memcpy(ueid, p->ueid, MTCSEC_ID_LEN);
   mtcsec_zeroize(p, sizeof(*p));
   MTCSEC_LOG(d->log, d->user_data, MTCSEC_LOG_INFO,
              "event=established key_id=%u perms=0x%02x lifetime=%lu",
              (unsigned)si.key_id, (unsigned)si.perms,
              (unsigned long)si.lifetime);
-  dev_emit(d, MTCSEC_DEV_EV_ESTABLISHED, ueid, si.key_id, si.perms,
+  dev_emit(d, MTCSEC_DEV_EV_ESTABLISHED, s->ueid, si.key_id, si.perms,
            si.lifetime);
-cleanup:
-  mtcsec_zeroize(dmkey, sizeof(dmkey));
-  mtcsec_zeroize(&chan, sizeof(chan));
-  return rv;
+  return 0;
 }
 
 static int dev_handle_revoke(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen) {
   mtcsec_revoke r;
   mtcsec_dev_session *s;
-  uint8_t ueid[MTCSEC_ID_LEN];
-  uint16_t key_id;
+  mtcsec_iov iov;
+  size_t i;
   int rv;
 
-  rv = mtcsec_revoke_decode(&r, pkt, pktlen, d->miclen);
+  rv = mtcsec_revoke_decode(&r, pkt, pktlen, DEV_SP(d)->miclen);
   if (rv != 0) {
     return rv;
   }
-  if (!dev_ids_ours(d, r.mtcs_id, r.mtcd_id)) {
+  if (!dev_ids_ours(d, r.mtcs_id)) {
     return MTCSEC_ERR_MISMATCH;
   }
-  rv = mtcsec_revoke_verify(&r, pkt, pktlen, d->crypto, d->suite, d->k_auth);
+  iov.base = pkt;
+  iov.len = MTCSEC_REVOKE_FIXED_LEN;
+  rv = mtcsec_mic_check(d->crypto, DEV_SP(d), d->k_auth, &iov, 1, r.mic);
   if (rv != 0) {
     return rv;
   }
-  s = dev_session(d, r.key_id);
-  if (s == NULL || memcmp(s->mtcd_nonce, r.mtcd_nonce, MTCSEC_NONCE_LEN) != 0) {
+  i = dev_session_index(d, r.key_id);
+  s = &d->sessions[i];
+  if (i == d->nsessions ||
+      memcmp(s->mtcd_nonce, r.mtcd_nonce, MTCSEC_NONCE_LEN) != 0) {
     return MTCSEC_ERR_NOT_FOUND; /* section 7: ignored */
   }
-  key_id = r.key_id;
-  memcpy(ueid, s->ueid, MTCSEC_ID_LEN);
-  dev_session_erase(s);
-  MTCSEC_LOG(d->log, d->user_data, MTCSEC_LOG_INFO, "event=revoked key_id=%u",
-             (unsigned)key_id);
-  dev_emit(d, MTCSEC_DEV_EV_REVOKED, ueid, key_id, 0, 0);
+  dev_session_end(d, s, MTCSEC_DEV_EV_REVOKED);
   return 0;
 }
 
 int mtcsec_dev_read(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
-                    uint64_t peer, mtcsec_tstamp now) {
+                    uint64_t peer, mtcsec_dev_time now) {
   mtcsec_m0 m0;
   int type, rv;
 
-  if (d == NULL || pkt == NULL) {
+  if (DEV_BAD_ARGS(d == NULL || pkt == NULL)) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
   type = mtcsec_msg_type(pkt, pktlen);
@@ -403,29 +435,32 @@ int mtcsec_dev_read(mtcsec_dev *d, const uint8_t *pkt, size_t pktlen,
   }
 }
 
-/* Longest backoff, ms (50 min): keeps the jitter arithmetic in 32 bits, so
+/* Longest backoff (50 min): keeps the jitter arithmetic in 32 bits, so
  * that a Cortex-M build pulls in no 64-bit division from libgcc. */
-#define DEV_MAX_BACKOFF 3000000u
+#define DEV_MAX_BACKOFF (3000u * MTCSEC_DEV_TICKS_PER_S)
 
 /* now + timeout scaled by a random factor in [0.8, 1.2] (section 4). */
-static mtcsec_tstamp dev_deadline(mtcsec_dev *d, mtcsec_tstamp now,
-                                  mtcsec_tstamp timeout) {
+static mtcsec_dev_time dev_deadline(mtcsec_dev *d, mtcsec_dev_time now,
+                                    uint32_t timeout) {
   uint8_t r[2] = {0, 0};
-  uint32_t permille = 1000, t;
+  uint32_t permille = 1000;
   if (d->crypto->ops->random(d->crypto->ctx, r, sizeof(r)) == 0) {
     permille = 800u + (uint32_t)((r[0] << 8) | r[1]) % 401u;
   }
-  t = timeout > DEV_MAX_BACKOFF ? DEV_MAX_BACKOFF : (uint32_t)timeout;
-  return dev_later(now, t * permille / 1000u);
+  if (timeout > DEV_MAX_BACKOFF) {
+    timeout = DEV_MAX_BACKOFF;
+  }
+  return dev_later(now, timeout * permille / 1000u);
 }
 
 mtcsec_ssize mtcsec_dev_write(mtcsec_dev *d, uint8_t *dest, size_t destlen,
-                              uint64_t *peer, mtcsec_tstamp now) {
+                              uint64_t *peer, mtcsec_dev_time now) {
   mtcsec_m1_fields f;
   mtcsec_ssize n;
   size_t i;
 
-  if (d == NULL || peer == NULL || (dest == NULL && destlen != 0)) {
+  if (DEV_BAD_ARGS(d == NULL || peer == NULL ||
+                   (dest == NULL && destlen != 0))) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
   for (i = 0; i < MTCSEC_DEV_MAX_PENDING; i++) {
@@ -433,15 +468,18 @@ mtcsec_ssize mtcsec_dev_write(mtcsec_dev *d, uint8_t *dest, size_t destlen,
     if (p->state != PEND_SEND) {
       continue;
     }
+    if (destlen < MTCSEC_HS_FIXED_LEN + PEND_INFO_LEN(p) + DEV_SP(d)->miclen) {
+      return MTCSEC_ERR_NOBUF;
+    }
     /* The same M1 every time: same nonce, same info, hence same MIC. */
-    f.suite = d->suite;
-    f.mtcd_id = d->mtcd_id;
-    f.mtcs_id = d->mtcs_id;
+    f.suite = DEV_SP(d)->id;
+    f.mtcd_id = d->ids;
+    f.mtcs_id = d->ids + MTCSEC_ID_LEN;
     f.nonce = PEND_NONCE(p);
     f.ueid = p->ueid;
     f.info = PEND_INFO(p);
     f.info_len = PEND_INFO_LEN(p);
-    n = mtcsec_m1_build_encoded(dest, destlen, d->crypto, d->k_auth, &f);
+    n = mtcsec_m1_write(dest, d->crypto, DEV_SP(d), d->k_auth, &f);
     if (n < 0) {
       return n;
     }
@@ -453,10 +491,10 @@ mtcsec_ssize mtcsec_dev_write(mtcsec_dev *d, uint8_t *dest, size_t destlen,
   return 0;
 }
 
-mtcsec_tstamp mtcsec_dev_get_expiry(const mtcsec_dev *d) {
-  mtcsec_tstamp t = MTCSEC_TSTAMP_NEVER;
+mtcsec_dev_time mtcsec_dev_get_expiry(const mtcsec_dev *d) {
+  mtcsec_dev_time t = MTCSEC_DEV_TIME_NEVER;
   size_t i;
-  if (d == NULL) {
+  if (DEV_BAD_ARGS(d == NULL)) {
     return t;
   }
   for (i = 0; i < MTCSEC_DEV_MAX_PENDING; i++) {
@@ -465,16 +503,16 @@ mtcsec_tstamp mtcsec_dev_get_expiry(const mtcsec_dev *d) {
     }
   }
   for (i = 0; i < d->nsessions; i++) {
-    if (d->sessions[i].in_use && d->sessions[i].chan.expiry < t) {
-      t = d->sessions[i].chan.expiry;
+    if (d->sessions[i].in_use && d->sessions[i].expiry < t) {
+      t = d->sessions[i].expiry;
     }
   }
   return t;
 }
 
-int mtcsec_dev_handle_expiry(mtcsec_dev *d, mtcsec_tstamp now) {
+int mtcsec_dev_handle_expiry(mtcsec_dev *d, mtcsec_dev_time now) {
   size_t i;
-  if (d == NULL) {
+  if (DEV_BAD_ARGS(d == NULL)) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
   for (i = 0; i < MTCSEC_DEV_MAX_PENDING; i++) {
@@ -488,17 +526,16 @@ int mtcsec_dev_handle_expiry(mtcsec_dev *d, mtcsec_tstamp now) {
         p->timeout >= DEV_MAX_BACKOFF / 2 ? DEV_MAX_BACKOFF : p->timeout * 2;
       p->state = PEND_SEND;
     } else {
-      uint8_t ueid[MTCSEC_ID_LEN];
-      memcpy(ueid, p->ueid, MTCSEC_ID_LEN);
-      mtcsec_zeroize(p, sizeof(*p));
+      /* Nothing secret in the slot: it is freed after the event. */
       MTCSEC_LOG(d->log, d->user_data, MTCSEC_LOG_INFO, "event=gave_up");
-      dev_emit(d, MTCSEC_DEV_EV_GAVE_UP, ueid, 0, 0, 0);
+      dev_emit(d, MTCSEC_DEV_EV_GAVE_UP, p->ueid, 0, 0, 0);
+      mtcsec_zeroize(p, sizeof(*p));
     }
   }
   for (i = 0; i < d->nsessions; i++) {
     mtcsec_dev_session *s = &d->sessions[i];
-    if (s->in_use && now >= s->chan.expiry) {
-      dev_session_expired(d, s);
+    if (s->in_use && now >= s->expiry) {
+      dev_session_end(d, s, MTCSEC_DEV_EV_EXPIRED);
     }
   }
   return 0;
@@ -506,28 +543,24 @@ int mtcsec_dev_handle_expiry(mtcsec_dev *d, mtcsec_tstamp now) {
 
 mtcsec_ssize mtcsec_dev_open(mtcsec_dev *d, uint8_t *dest, size_t destlen,
                              const uint8_t *rec, size_t reclen,
-                             mtcsec_tstamp now, mtcsec_dev_record_info *info) {
+                             mtcsec_dev_time now,
+                             mtcsec_dev_record_info *info) {
   mtcsec_record_hdr h;
   mtcsec_dev_session *s;
   mtcsec_ssize n;
-  int rv;
 
-  if (d == NULL || rec == NULL || (dest == NULL && destlen != 0)) {
+  if (DEV_BAD_ARGS(d == NULL || rec == NULL ||
+                   (dest == NULL && destlen != 0))) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
-  rv = mtcsec_record_hdr_decode(&h, rec, reclen, d->miclen);
-  if (rv != 0) {
-    return rv;
+  n = mtcsec_record_hdr_decode(&h, rec, reclen, DEV_SP(d)->miclen);
+  if (n == 0) {
+    n = dev_live(d, h.key_id, now, &s);
   }
-  s = dev_session(d, h.key_id);
-  if (s == NULL) {
-    return MTCSEC_ERR_NOT_FOUND;
-  }
-  n = mtcsec_chan_open(&s->chan, dest, destlen, rec, reclen, now);
-  if (n == MTCSEC_ERR_EXPIRED) {
-    dev_session_expired(d, s);
+  if (n != 0) {
     return n;
   }
+  n = mtcsec_chan_open_live(&s->chan, dest, destlen, rec, reclen, h.seq);
   if (n >= 0 && info != NULL) {
     info->key_id = h.key_id;
     info->perms = s->perms;
@@ -538,28 +571,24 @@ mtcsec_ssize mtcsec_dev_open(mtcsec_dev *d, uint8_t *dest, size_t destlen,
 
 mtcsec_ssize mtcsec_dev_seal(mtcsec_dev *d, uint16_t key_id, uint8_t *dest,
                              size_t destlen, const uint8_t *pt, size_t ptlen,
-                             mtcsec_tstamp now) {
+                             mtcsec_dev_time now) {
   mtcsec_dev_session *s;
-  mtcsec_ssize n;
-  if (d == NULL) {
+  int rv;
+  if (DEV_BAD_ARGS(d == NULL || dest == NULL || (pt == NULL && ptlen != 0))) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
-  s = dev_session(d, key_id);
-  if (s == NULL) {
-    return MTCSEC_ERR_NOT_FOUND;
+  rv = dev_live(d, key_id, now, &s);
+  if (rv != 0) {
+    return rv;
   }
-  n = mtcsec_chan_seal(&s->chan, dest, destlen, pt, ptlen, now);
-  if (n == MTCSEC_ERR_EXPIRED) {
-    dev_session_expired(d, s);
-  }
-  return n;
+  return mtcsec_chan_seal_live(&s->chan, dest, destlen, pt, ptlen);
 }
 
 int mtcsec_dev_authorize(const mtcsec_dev *d, uint16_t key_id, uint8_t required,
-                         mtcsec_tstamp now) {
+                         mtcsec_dev_time now) {
   const mtcsec_dev_session *s;
   size_t i;
-  if (d == NULL) {
+  if (DEV_BAD_ARGS(d == NULL)) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
   i = dev_session_index(d, key_id);
@@ -567,7 +596,7 @@ int mtcsec_dev_authorize(const mtcsec_dev *d, uint16_t key_id, uint8_t required,
     return MTCSEC_ERR_NOT_FOUND;
   }
   s = &d->sessions[i];
-  if (now >= s->chan.expiry) {
+  if (now >= s->expiry) {
     return MTCSEC_ERR_EXPIRED;
   }
   return (s->perms & required) == required ? 0 : MTCSEC_ERR_FORBIDDEN;

@@ -46,6 +46,9 @@ static void test_channel_both_directions_all_suites(void **state) {
       const uint8_t msg[] = "read temperature";
       mtcsec_ssize n, m;
       pair c;
+      if (sp->keylen > MTCSEC_CFG_MAX_KEY_LEN) {
+        continue; /* a device build with 16-byte keys */
+      }
       pair_init(&c, prov[p], suite, 0x0102, 1000);
 
       n = mtcsec_chan_seal(&c.ue, rec, sizeof(rec), msg, sizeof(msg), 0);
@@ -90,6 +93,9 @@ static void test_channel_init_keys_matches_init(void **state) {
       const uint8_t msg[] = "status";
       mtcsec_chan ref, byk, peer;
       mtcsec_ssize n1, n2;
+      if (mtcsec_suite_get(suite)->keylen > MTCSEC_CFG_MAX_KEY_LEN) {
+        continue; /* a device build with 16-byte keys */
+      }
       assert_int_equal(mtcsec_chan_derive(prov[p], suite, DMKEY, 7, kd, ivd,
                                           ku, ivu),
                        0);
