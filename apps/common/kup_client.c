@@ -1,7 +1,8 @@
 /*
  * The K_UP client (apps/common/kup_client.h): one TLS 1.3 connection per
  * fetch to mtchpd's HTTPS service, non-blocking socket driven with poll()
- * against one deadline, strict HTTP/1.1 response parsing, cJSON for the
+ * against one deadline (apps/common/deadline.c, shared with mtchpd's K_UP
+ * service), strict HTTP/1.1 response parsing, cJSON for the
  * body.  K_UP passes through the response buffer, cJSON's copy of the
  * string and the hex decoder: all three are zeroized here.
  */
@@ -28,6 +29,7 @@
 #include <openssl/x509v3.h>
 
 #include "app.h"
+#include "deadline.h"
 #include "kup_client.h"
 
 /* Largest Content-Length accepted (mtchpd's bodies are tens of bytes). */
@@ -41,12 +43,6 @@ struct kup_client {
   int host_is_ip;
   unsigned timeout_ms;
 };
-
-static uint64_t kup_now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static void kup_detail(char *d, size_t dl, const char *fmt, ...)
   __attribute__((format(printf, 3, 4)));
@@ -397,31 +393,6 @@ int kup_parse_response(const char *resp, size_t len, int *status,
 
 /* ------------------------------------------------------------ network */
 
-/* Waits for events on fd until deadline (kup_now_us() scale).  0 ready,
- * -1 timeout or error. */
-static int kup_wait(int fd, short events, uint64_t deadline) {
-  for (;;) {
-    struct pollfd p;
-    uint64_t now = kup_now_us();
-    int ms, rv;
-    if (now >= deadline) {
-      errno = ETIMEDOUT;
-      return -1;
-    }
-    ms = (int)((deadline - now + 999) / 1000);
-    p.fd = fd;
-    p.events = events;
-    p.revents = 0;
-    rv = poll(&p, 1, ms);
-    if (rv > 0) {
-      return 0;
-    }
-    if (rv < 0 && errno != EINTR) {
-      return -1;
-    }
-  }
-}
-
 /* A connected non-blocking socket, or -1 with detail. */
 static int kup_connect(const kup_client *c, uint64_t deadline, char *detail,
                        size_t dl) {
@@ -456,7 +427,7 @@ static int kup_connect(const kup_client *c, uint64_t deadline, char *detail,
     if (saved == EINPROGRESS) {
       int soerr = 0;
       socklen_t sl = sizeof(soerr);
-      if (kup_wait(fd, POLLOUT, deadline) != 0) {
+      if (app_wait_fd(fd, POLLOUT, deadline) != 0) {
         saved = errno;
       } else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0) {
         saved = errno;
@@ -478,56 +449,6 @@ static int kup_connect(const kup_client *c, uint64_t deadline, char *detail,
                strerror(saved));
   }
   return fd;
-}
-
-/* Drives one SSL call until it completes or the deadline passes.
- * op: 0 connect, 1 write, 2 read.  Returns the call's result (> 0),
- * 0 for a clean end of stream (read), or -1 (detail set). */
-static int kup_ssl_io(SSL *ssl, int fd, int op, void *buf, int n,
-                      uint64_t deadline, char *detail, size_t dl) {
-  for (;;) {
-    int r, e;
-    ERR_clear_error();
-    if (op == 0) {
-      r = SSL_connect(ssl);
-    } else if (op == 1) {
-      r = SSL_write(ssl, buf, n);
-    } else {
-      r = SSL_read(ssl, buf, n);
-    }
-    if (r > 0) {
-      return r;
-    }
-    e = SSL_get_error(ssl, r);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-      if (kup_wait(fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline) !=
-          0) {
-        kup_detail(detail, dl, "%s",
-                   errno == ETIMEDOUT ? "timed out" : strerror(errno));
-        return -1;
-      }
-      continue;
-    }
-    if (e == SSL_ERROR_ZERO_RETURN && op == 2) {
-      return 0;
-    }
-    if (op == 0 && SSL_get_verify_result(ssl) != X509_V_OK) {
-      kup_detail(detail, dl, "home proxy certificate refused: %s",
-                 X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
-    } else {
-      unsigned long le = ERR_peek_last_error();
-      char why[160];
-      if (le != 0) {
-        ERR_error_string_n(le, why, sizeof(why));
-      } else {
-        snprintf(why, sizeof(why), "%s",
-                 e == SSL_ERROR_SYSCALL ? "connection closed" : "TLS error");
-      }
-      kup_detail(detail, dl, "%s", why);
-    }
-    ERR_clear_error();
-    return -1;
-  }
 }
 
 /* Nonzero once resp holds a head and as many body bytes as its
@@ -563,7 +484,7 @@ int kup_client_fetch(kup_client *c, const char *imsi,
   char resp[KUP_CLIENT_RESP_MAX];
   char why[128];
   size_t n = 0, ilen;
-  uint64_t start = kup_now_us(), deadline;
+  uint64_t start = app_mono_us(), deadline;
   SSL *ssl = NULL;
   int fd = -1, rv = KUP_ERR_UNREACHABLE, reqlen, r, can_shutdown = 0;
 
@@ -617,15 +538,20 @@ int kup_client_fetch(kup_client *c, const char *imsi,
     rv = KUP_ERR_FAILED;
     goto cleanup;
   }
-  if (kup_ssl_io(ssl, fd, 0, NULL, 0, deadline, why, sizeof(why)) < 0) {
+  if (app_ssl_io(ssl, fd, APP_SSL_CONNECT, NULL, 0, deadline, why,
+                 sizeof(why)) < 0) {
+    if (SSL_get_verify_result(ssl) != X509_V_OK) {
+      snprintf(why, sizeof(why), "home proxy certificate refused: %s",
+               X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
+    }
     snprintf(res->detail, sizeof(res->detail), "TLS with %.64s: %.80s", c->addr,
              why);
     goto cleanup;
   }
   can_shutdown = 1;
   for (r = 0; r < reqlen;) {
-    int w =
-      kup_ssl_io(ssl, fd, 1, req + r, reqlen - r, deadline, why, sizeof(why));
+    int w = app_ssl_io(ssl, fd, APP_SSL_WRITE, req + r, reqlen - r, deadline,
+                       why, sizeof(why));
     if (w <= 0) {
       can_shutdown = 0;
       snprintf(res->detail, sizeof(res->detail), "sending to %.64s: %.80s",
@@ -641,8 +567,8 @@ int kup_client_fetch(kup_client *c, const char *imsi,
       rv = KUP_ERR_FAILED;
       goto cleanup;
     }
-    r = kup_ssl_io(ssl, fd, 2, resp + n, (int)(sizeof(resp) - n), deadline, why,
-                   sizeof(why));
+    r = app_ssl_io(ssl, fd, APP_SSL_READ, resp + n, (int)(sizeof(resp) - n),
+                   deadline, why, sizeof(why));
     if (r < 0 && n == 0) {
       can_shutdown = 0;
       snprintf(res->detail, sizeof(res->detail), "no answer from %.64s: %.80s",
@@ -676,6 +602,6 @@ cleanup:
   if (rv != KUP_OK) {
     mtcsec_zeroize(kup, MTCSEC_KUP_LEN);
   }
-  res->elapsed_us = kup_now_us() - start;
+  res->elapsed_us = app_mono_us() - start;
   return rv;
 }

@@ -15,6 +15,12 @@
  * told "expired" rather than "unknown".  IMSI and RAND are not secrets
  * (RAND crosses the radio in clear, TS 33.102 6.3.3).
  *
+ * A vector whose CK (or Kc) went to the SGSN (a normal subscriber's) is
+ * kept as (IMSI, RAND) and the flag ck_released only, with no CK or IK:
+ * K_UP = KDF(CK || IK, ...) of such a vector is known to the visited SGSN,
+ * so it is never served, and the K_UP service says why (403 ck_released)
+ * instead of 404.
+ *
  * The hash is FNV-1a over RAND || IMSI.  RANDs are 128 random bits chosen
  * by our AuC or the upstream HLR (TS 33.102 6.3.2), never by a client, so
  * nobody can aim at one chain.
@@ -115,7 +121,8 @@ static void cache_expire_locked(hp_cache *c, mtcsec_tstamp now) {
 void hp_cache_put(hp_cache *c, const char *imsi,
                   const uint8_t rand[MTCSEC_3GPP_RAND_LEN],
                   const uint8_t ck[MTCSEC_3GPP_CK_LEN],
-                  const uint8_t ik[MTCSEC_3GPP_IK_LEN], mtcsec_tstamp now) {
+                  const uint8_t ik[MTCSEC_3GPP_IK_LEN], unsigned flags,
+                  mtcsec_tstamp now) {
   uint32_t idx, h = cache_hash(imsi, rand);
   hp_vec *e;
 
@@ -133,8 +140,12 @@ void hp_cache_put(hp_cache *c, const char *imsi,
   mtcsec_zeroize(e, sizeof(*e));
   snprintf(e->imsi, sizeof(e->imsi), "%s", imsi);
   memcpy(e->rand, rand, MTCSEC_3GPP_RAND_LEN);
-  memcpy(e->ck, ck, MTCSEC_3GPP_CK_LEN);
-  memcpy(e->ik, ik, MTCSEC_3GPP_IK_LEN);
+  if (flags & HP_VEC_CK_RELEASED) {
+    e->ck_released = 1; /* CK and IK stay zero: nothing to serve */
+  } else {
+    memcpy(e->ck, ck, MTCSEC_3GPP_CK_LEN);
+    memcpy(e->ik, ik, MTCSEC_3GPP_IK_LEN);
+  }
   e->expires = now + c->lifetime_ms;
   e->hash = h;
   e->state = HP_VEC_LIVE;
@@ -161,7 +172,10 @@ int hp_cache_get(hp_cache *c, const char *imsi,
         strcmp(e->imsi, imsi) != 0) {
       continue;
     }
-    if (e->state == HP_VEC_LIVE) {
+    if (e->ck_released) {
+      /* Live or expired: this vector is never served. */
+      rv = MTCSEC_ERR_FORBIDDEN;
+    } else if (e->state == HP_VEC_LIVE) {
       memcpy(ck, e->ck, MTCSEC_3GPP_CK_LEN);
       memcpy(ik, e->ik, MTCSEC_3GPP_IK_LEN);
       rv = 0;

@@ -4,7 +4,9 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +35,11 @@ static const conf_key conf_keys[] = {{"gsup_listen", "127.0.0.1:4222"},
                                      {"num_vectors", "5"},
                                      {"max_connections", "256"},
                                      {"kup_max_connections", "64"},
+                                     {"kup_max_per_peer", "8"},
                                      {"idle_timeout", "10"},
+                                     {"gsup_handshake_timeout", "10"},
+                                     {"gsup_keepalive", "30"},
+                                     {"gsup_allowed_peers", ""},
                                      {"allowed_servers", ""},
                                      {"integrity_only", ""},
                                      {"log_level", "info"},
@@ -149,6 +155,104 @@ static int conf_add_io(hp_config *cfg, const char *item) {
   return 0;
 }
 
+int hp_net_parse(const char *s, hp_net *out) {
+  char host[INET6_ADDRSTRLEN + 1];
+  const char *slash = strchr(s, '/');
+  size_t hl = slash != NULL ? (size_t)(slash - s) : strlen(s);
+  unsigned long bits = 0;
+  struct in_addr a4;
+  int v4;
+
+  memset(out, 0, sizeof(*out));
+  if (hl == 0 || hl >= sizeof(host)) {
+    return -1;
+  }
+  memcpy(host, s, hl);
+  host[hl] = '\0';
+  if (inet_pton(AF_INET, host, &a4) == 1) {
+    v4 = 1;
+    out->addr[10] = 0xff;
+    out->addr[11] = 0xff;
+    memcpy(out->addr + 12, &a4, 4);
+  } else if (inet_pton(AF_INET6, host, out->addr) == 1) {
+    v4 = 0;
+  } else {
+    return -1;
+  }
+  if (slash != NULL &&
+      (slash[1] < '0' || slash[1] > '9' || strlen(slash + 1) > 3 ||
+       conf_uint(slash + 1, 0, v4 ? 32 : 128, &bits) != 0)) {
+    return -1;
+  }
+  out->prefix = slash == NULL ? 128u : (unsigned)bits + (v4 ? 96u : 0u);
+  return 0;
+}
+
+int hp_net_match(const hp_net *net, const uint8_t addr[16]) {
+  unsigned full = net->prefix / 8, rest = net->prefix % 8;
+  if (memcmp(net->addr, addr, full) != 0) {
+    return 0;
+  }
+  if (rest != 0) {
+    uint8_t mask = (uint8_t)(0xffu << (8 - rest));
+    return (net->addr[full] & mask) == (addr[full] & mask);
+  }
+  return 1;
+}
+
+int hp_sockaddr_addr(const struct sockaddr *sa, uint8_t addr16[16], char *text,
+                     size_t textlen) {
+  char buf[INET6_ADDRSTRLEN];
+  memset(addr16, 0, 16);
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+    addr16[10] = 0xff;
+    addr16[11] = 0xff;
+    memcpy(addr16 + 12, &in->sin_addr, 4);
+    if (inet_ntop(AF_INET, &in->sin_addr, buf, sizeof(buf)) == NULL) {
+      snprintf(buf, sizeof(buf), "?");
+    }
+  } else if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 =
+      (const struct sockaddr_in6 *)(const void *)sa;
+    memcpy(addr16, &in6->sin6_addr, 16);
+    if (inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof(buf)) == NULL) {
+      snprintf(buf, sizeof(buf), "?");
+    }
+  } else {
+    if (text != NULL && textlen > 0) {
+      snprintf(text, textlen, "?");
+    }
+    return -1;
+  }
+  if (text != NULL && textlen > 0) {
+    snprintf(text, textlen, "%s", buf);
+  }
+  return 0;
+}
+
+int hp_config_gsup_allowed(const hp_config *cfg, const uint8_t addr16[16]) {
+  size_t i;
+  if (cfg->ngsup_allowed == 0) {
+    return 1; /* as osmo-hlr: any peer */
+  }
+  for (i = 0; i < cfg->ngsup_allowed; i++) {
+    if (hp_net_match(&cfg->gsup_allowed[i], addr16)) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int conf_add_gsup_peer(hp_config *cfg, const char *item) {
+  if (cfg->ngsup_allowed == HP_MAX_GSUP_PEERS ||
+      hp_net_parse(item, &cfg->gsup_allowed[cfg->ngsup_allowed]) != 0) {
+    return -1;
+  }
+  cfg->ngsup_allowed++;
+  return 0;
+}
+
 int hp_config_load(hp_config *cfg, const char *path, char *err, size_t errlen) {
   app_config *c;
   conf_ctx cc;
@@ -214,16 +318,32 @@ int hp_config_load(hp_config *cfg, const char *path, char *err, size_t errlen) {
               conf_uint(conf_get(c, "max_connections"), 1, 65536, &u)) != 0) {
     bad = "max_connections";
   } else if ((cfg->max_connections = (unsigned)u,
-              conf_uint(conf_get(c, "kup_max_connections"), 1, 4096, &u)) !=
-             0) {
+              conf_uint(conf_get(c, "kup_max_connections"), 1, HP_KUP_MAX_CONN,
+                        &u)) != 0) {
     bad = "kup_max_connections";
   } else if ((cfg->kup_max_connections = (unsigned)u,
+              conf_uint(conf_get(c, "kup_max_per_peer"), 1, HP_KUP_MAX_CONN,
+                        &u)) != 0) {
+    bad = "kup_max_per_peer";
+  } else if ((cfg->kup_max_per_peer = (unsigned)u,
               app_parse_duration(conf_get(c, "idle_timeout"), &secs)) != 0 ||
              secs == 0 || secs > 3600) {
     bad = "idle_timeout";
   } else if ((cfg->idle_timeout = secs,
-              conf_list(conf_get(c, "allowed_servers"), conf_add_allowed,
+              app_parse_duration(conf_get(c, "gsup_handshake_timeout"),
+                                 &secs)) != 0 ||
+             secs == 0 || secs > 300) {
+    bad = "gsup_handshake_timeout";
+  } else if ((cfg->gsup_handshake_timeout = secs,
+              app_parse_duration(conf_get(c, "gsup_keepalive"), &secs)) != 0 ||
+             secs > 3600) {
+    bad = "gsup_keepalive";
+  } else if ((cfg->gsup_keepalive = secs,
+              conf_list(conf_get(c, "gsup_allowed_peers"), conf_add_gsup_peer,
                         cfg)) != 0) {
+    bad = "gsup_allowed_peers";
+  } else if (conf_list(conf_get(c, "allowed_servers"), conf_add_allowed, cfg) !=
+             0) {
     bad = "allowed_servers";
   } else if (conf_list(conf_get(c, "integrity_only"), conf_add_io, cfg) != 0) {
     bad = "integrity_only";

@@ -169,6 +169,15 @@ static int gsup_io(hp_daemon *d, const char *imsi, int sub_flag) {
   return sub_flag || hp_config_io_imsi(&d->cfg, imsi);
 }
 
+/* The vector table flags of a vector sent with gsup_send_sai_result(...,
+ * integrity_only): unless the subscriber is integrity-only, CK (and Kc =
+ * c3(CK, IK)) leave the home network with IK, so the visited SGSN could
+ * compute K_UP = KDF(CK || IK, server ID, RAND) itself (CELLULAR.md); such
+ * a vector must never get K_UP. */
+static unsigned gsup_vec_flags(int integrity_only) {
+  return integrity_only ? 0u : HP_VEC_CK_RELEASED;
+}
+
 /* ----------------------------------------------------- built-in AuC */
 
 static int gsup_sai_builtin(hp_daemon *d, hp_conn *c,
@@ -245,8 +254,11 @@ static int gsup_sai_builtin(hp_daemon *d, hp_conn *c,
     why = "store_error";
     goto fail_keys;
   }
+  /* A normal subscriber's CK and Kc go to the SGSN below: mark those
+   * vectors so that K_UP is never served for them (gsup_vec_flags). */
   for (i = 0; i < n; i++) {
-    hp_cache_put(&d->cache, req->imsi, ov[i].rand, ov[i].ck, ov[i].ik, now);
+    hp_cache_put(&d->cache, req->imsi, ov[i].rand, ov[i].ck, ov[i].ik,
+                 gsup_vec_flags(io), now);
   }
   rv = gsup_send_sai_result(c, req->imsi, ov, n, io);
   mtcsec_zeroize(ov, sizeof(ov));
@@ -541,8 +553,10 @@ int hp_gsup_from_sgsn(hp_daemon *d, hp_conn *c, const uint8_t *data,
   return gsup_builtin(d, c, &req);
 }
 
-/* The pending entry answering (imsi, type); requests from the HLR (type
- * low bits 0) take the newest entry for the IMSI without consuming it. */
+/* The pending entry answering (imsi, type): the one with the earliest
+ * deadline, i.e. the oldest request (FIFO per IMSI and type, as the
+ * upstream HLR answers in order).  Requests from the HLR (type low bits 0)
+ * take the oldest entry for the IMSI, of any type, without consuming it. */
 static hp_pending *gsup_find_pending(hp_daemon *d, const char *imsi,
                                      uint8_t type) {
   hp_pending *best = NULL;
@@ -617,7 +631,8 @@ int hp_gsup_from_upstream(hp_daemon *d, const uint8_t *data, size_t len) {
     for (i = 0; i < m.num_auth_vectors; i++) {
       if (m.auth_vectors[i].auth_types & OSMO_AUTH_TYPE_UMTS) {
         hp_cache_put(&d->cache, m.imsi, m.auth_vectors[i].rand,
-                     m.auth_vectors[i].ck, m.auth_vectors[i].ik, now);
+                     m.auth_vectors[i].ck, m.auth_vectors[i].ik,
+                     gsup_vec_flags(io), now);
       } else if (io) {
         app_log(MTCSEC_LOG_WARN,
                 "event=sai_gsm_only imsi=%s (a 2G tuple cannot be made "

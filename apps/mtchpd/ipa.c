@@ -7,6 +7,11 @@
  * ID_ACK, like osmo-hlr's server and libosmo-gsup-client.  The framing
  * and the identity response are apps/common/ipa.c, shared with the SGSN
  * agent; the connection buffers are mtchpd's.
+ *
+ * GSUP results from the upstream HLR carry CK and IK: every message is
+ * wiped from the read buffer as soon as it has been handled, and the
+ * bytes the compaction leaves behind too (as the SGSN agent does), so no
+ * key material waits in the buffer until a later read overwrites it.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -128,6 +133,8 @@ int hp_conn_read(hp_conn *c,
       return 1;
     }
     c->rlen += (size_t)r;
+    c->last_rx = app_now_ms();
+    c->pings = 0; /* any byte shows the peer is alive */
     /* Every complete message in the buffer. */
     for (;;) {
       ipa_msg m;
@@ -139,12 +146,15 @@ int hp_conn_read(hp_conn *c,
         break;
       }
       if (fn(ud, c, m.proto, m.ext, m.data, m.len) != 0) {
-        return -1;
+        return -1; /* the caller frees c, which zeroizes the buffer */
       }
+      mtcsec_zeroize(c->rbuf + off, (size_t)used);
       off += (size_t)used;
     }
     if (off > 0) {
       memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+      /* The tail the move copied from: a partial message's bytes. */
+      mtcsec_zeroize(c->rbuf + c->rlen - off, off);
       c->rlen -= off;
     }
   }
@@ -153,6 +163,11 @@ int hp_conn_read(hp_conn *c,
 int hp_ipa_send_id_get(hp_conn *c) {
   static const uint8_t req[] = {IPAC_MSGT_ID_GET, 0x01, IPAC_IDTAG_UNITNAME};
   return hp_conn_send(c, IPAC_PROTO_IPACCESS, -1, req, sizeof(req));
+}
+
+int hp_ipa_send_ping(hp_conn *c) {
+  static const uint8_t ping[] = {IPAC_MSGT_PING};
+  return hp_conn_send(c, IPAC_PROTO_IPACCESS, -1, ping, sizeof(ping));
 }
 
 /* ID_RESP to an ID_GET (data = the ID_GET payload, type byte first), built
@@ -191,6 +206,7 @@ int hp_ipa_ccm(hp_conn *c, const uint8_t *data, size_t len,
     return 0;
   case IPAC_MSGT_ID_RESP:
     ipa_id_resp_unit_name(data, len, c->name, sizeof(c->name));
+    c->identified = 1; /* the identity exchange is complete */
     app_log(MTCSEC_LOG_INFO, "event=gsup_peer_id conn=%llu unit=\"%s\"",
             (unsigned long long)c->id, c->name);
     return hp_conn_send(c, IPAC_PROTO_IPACCESS, -1, ack, sizeof(ack));

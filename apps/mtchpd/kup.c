@@ -4,12 +4,23 @@
  * identity = certificate CN = MTC server ID (app_tls_peer_ueid), and a
  * deliberately small HTTP/1.1 server: one request per connection, request
  * head at most KUP_HEAD_MAX bytes, Content-Length required (no chunked
- * bodies), body at most KUP_BODY_MAX bytes, socket timeouts of
- * idle_timeout.  Each connection is served by its own detached thread
- * (at most kup_max_connections), so a slow client never stalls GSUP.
+ * bodies), body at most KUP_BODY_MAX bytes.  Each connection is served by
+ * its own detached thread (at most kup_max_connections, and at most
+ * kup_max_per_peer from one source address), so a slow client never
+ * stalls GSUP.
+ *
+ * One deadline per connection: idle_timeout from accept to the end of the
+ * response (handshake, request and answer together), enforced on a
+ * non-blocking socket with poll() (apps/common/deadline.c).  A per-read
+ * timeout would not do: a peer sending one byte every few seconds would
+ * hold its thread forever, and kup_max_connections such peers would deny
+ * K_UP to everyone (slowloris).  A connection past its deadline is closed
+ * without an answer (status 0, result=timeout).
  *
  *   POST /v1/kup  {"imsi": "001010000000001", "rand": "<32 hex>"}
  *   200 {"kup": "<32 hex>"}   400 malformed   403 not an allowed server
+ *   403 {"error":"ck_released"}: the vector's CK went to the SGSN (a
+ *       normal subscriber's), which could compute this K_UP itself
  *   404 unknown or expired (IMSI, RAND)      405/404 other method/path
  *
  * Every request is logged: server id, imsi, status, result (never keys),
@@ -32,13 +43,13 @@
 #include <strings.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <openssl/err.h>
 
+#include "deadline.h"
 #include "mtchpd.h"
 
 #define KUP_HEAD_MAX 8192
@@ -49,9 +60,18 @@ typedef struct kup_job {
   int fd;
   SSL *ssl;
   hp_acl *acl;
-  uint32_t idle_timeout; /* seconds, as configured at accept time */
+  uint64_t deadline_us; /* accept time + idle_timeout (app_mono_us) */
+  uint8_t addr[16];     /* source address, IPv4 mapped (kup_peers) */
   char peer[64];
 } kup_job;
+
+/* The connection's TLS session and its deadline. */
+typedef struct kup_io {
+  SSL *ssl;
+  int fd;
+  uint64_t deadline_us;
+  int timed_out; /* an operation hit the deadline */
+} kup_io;
 
 /* ------------------------------------------------------- allowed list */
 
@@ -94,10 +114,25 @@ typedef struct kup_req {
   size_t bodylen;
 } kup_req;
 
-static int kup_write_all(SSL *ssl, const char *p, size_t n) {
+/* One SSL_read into buf: > 0 bytes, 0 end of stream, -1 error or the
+ * deadline (io->timed_out set). */
+static int kup_read(kup_io *io, char *buf, size_t n) {
+  int r = app_ssl_io(io->ssl, io->fd, APP_SSL_READ, buf,
+                     n > 65536 ? 65536 : (int)n, io->deadline_us, NULL, 0);
+  if (r < 0 && app_mono_us() >= io->deadline_us) {
+    io->timed_out = 1;
+  }
+  return r;
+}
+
+static int kup_write_all(kup_io *io, const char *p, size_t n) {
   while (n > 0) {
-    int w = SSL_write(ssl, p, n > 65536 ? 65536 : (int)n);
+    int w = app_ssl_io(io->ssl, io->fd, APP_SSL_WRITE, (void *)(uintptr_t)p,
+                       n > 65536 ? 65536 : (int)n, io->deadline_us, NULL, 0);
     if (w <= 0) {
+      if (app_mono_us() >= io->deadline_us) {
+        io->timed_out = 1;
+      }
       return -1;
     }
     p += w;
@@ -129,7 +164,7 @@ static const char *kup_reason(int status) {
   }
 }
 
-static void kup_respond(SSL *ssl, int status, const char *json) {
+static void kup_respond(kup_io *io, int status, const char *json) {
   char head[256];
   size_t blen = strlen(json);
   int n = snprintf(head, sizeof(head),
@@ -138,16 +173,16 @@ static void kup_respond(SSL *ssl, int status, const char *json) {
                    "Connection: close\r\n\r\n",
                    status, kup_reason(status), blen + 1);
   if (n > 0 && (size_t)n < sizeof(head) &&
-      kup_write_all(ssl, head, (size_t)n) == 0 &&
-      kup_write_all(ssl, json, blen) == 0) {
-    (void)kup_write_all(ssl, "\n", 1);
+      kup_write_all(io, head, (size_t)n) == 0 &&
+      kup_write_all(io, json, blen) == 0) {
+    (void)kup_write_all(io, "\n", 1);
   }
 }
 
-static void kup_error(SSL *ssl, int status, const char *code) {
+static void kup_error(kup_io *io, int status, const char *code) {
   char body[128];
   snprintf(body, sizeof(body), "{\"error\":\"%s\"}", code);
-  kup_respond(ssl, status, body);
+  kup_respond(io, status, body);
 }
 
 /* Parses the head (request line and headers, CRLF line ends). */
@@ -213,8 +248,9 @@ static void kup_parse_head(char *head, kup_req *r) {
 }
 
 /* Reads the head and the body.  Returns the HTTP status to answer with
- * (0 = request complete), or -1 when the connection is gone. */
-static int kup_read_request(SSL *ssl, kup_req *r) {
+ * (0 = request complete), -1 when the connection is gone, or -2 when the
+ * connection's deadline passed (nobody to answer). */
+static int kup_read_request(kup_io *io, kup_req *r) {
   char head[KUP_HEAD_MAX + 1];
   size_t hlen = 0, extra;
   char *end = NULL;
@@ -225,9 +261,9 @@ static int kup_read_request(SSL *ssl, kup_req *r) {
     if (hlen == KUP_HEAD_MAX) {
       return 400;
     }
-    n = SSL_read(ssl, head + hlen, (int)(KUP_HEAD_MAX - hlen));
+    n = kup_read(io, head + hlen, KUP_HEAD_MAX - hlen);
     if (n <= 0) {
-      return hlen == 0 ? -1 : 400;
+      return io->timed_out ? -2 : hlen == 0 ? -1 : 400;
     }
     hlen += (size_t)n;
     head[hlen] = '\0';
@@ -262,10 +298,10 @@ static int kup_read_request(SSL *ssl, kup_req *r) {
     r->bodylen = tl;
   }
   while (r->bodylen < (size_t)r->content_length) {
-    int n = SSL_read(ssl, r->body + r->bodylen,
-                     (int)((size_t)r->content_length - r->bodylen));
+    int n = kup_read(io, r->body + r->bodylen,
+                     (size_t)r->content_length - r->bodylen);
     if (n <= 0) {
-      return 400;
+      return io->timed_out ? -2 : 400;
     }
     r->bodylen += (size_t)n;
   }
@@ -306,7 +342,7 @@ cleanup:
   return rv;
 }
 
-static void kup_serve(hp_daemon *d, const kup_job *job) {
+static void kup_serve(hp_daemon *d, const kup_job *job, kup_io *io) {
   SSL *ssl = job->ssl;
   const char *peer = job->peer;
   uint8_t sid[MTCSEC_ID_LEN], rand[MTCSEC_3GPP_RAND_LEN];
@@ -318,33 +354,37 @@ static void kup_serve(hp_daemon *d, const kup_job *job) {
   const char *result;
 
   if (app_tls_peer_ueid(ssl, sid) != 0) {
-    (void)kup_read_request(ssl, &r);
-    kup_error(ssl, 403, "no_server_identity");
+    if (kup_read_request(io, &r) == -2) {
+      st = 0;
+      result = "timeout";
+      goto log;
+    }
+    kup_error(io, 403, "no_server_identity");
     st = 403;
     result = "no_identity";
     goto log;
   }
   app_format_id(sidhex, sid);
-  st = kup_read_request(ssl, &r);
+  st = kup_read_request(io, &r);
   if (st < 0) {
+    result = st == -2 ? "timeout" : "closed";
     st = 0;
-    result = "closed";
     goto log;
   }
   if (st != 0) {
-    kup_error(ssl, st, "malformed_request");
+    kup_error(io, st, "malformed_request");
     result = "malformed";
     goto log;
   }
   if (strcmp(r.path, "/v1/kup") != 0) {
     st = 404;
-    kup_error(ssl, st, "no_such_resource");
+    kup_error(io, st, "no_such_resource");
     result = "bad_path";
     goto log;
   }
   if (strcmp(r.method, "POST") != 0) {
     st = 405;
-    kup_error(ssl, st, "method_not_allowed");
+    kup_error(io, st, "method_not_allowed");
     result = "bad_method";
     goto log;
   }
@@ -353,20 +393,28 @@ static void kup_serve(hp_daemon *d, const kup_job *job) {
   parsed = kup_parse_body(&r, imsi, rand) == 0;
   if (!hp_acl_allowed(job->acl, sid)) {
     st = 403;
-    kup_error(ssl, st, "server_not_authorized");
+    kup_error(io, st, "server_not_authorized");
     result = "unauthorized";
     goto log;
   }
   if (!parsed) {
     st = 400;
-    kup_error(ssl, st, "malformed_json");
+    kup_error(io, st, "malformed_json");
     result = "malformed";
     goto log;
   }
   rv = hp_cache_get(&d->cache, imsi, rand, app_now_ms(), ck, ik);
+  if (rv == MTCSEC_ERR_FORBIDDEN) {
+    /* CK (and Kc) of this vector went to the SGSN with IK: the SGSN could
+     * compute this K_UP itself, so it protects nothing. */
+    st = 403;
+    kup_error(io, st, "ck_released");
+    result = "ck_released";
+    goto log;
+  }
   if (rv != 0) {
     st = 404;
-    kup_error(ssl, st,
+    kup_error(io, st,
               rv == MTCSEC_ERR_EXPIRED ? "vector_expired" : "unknown_vector");
     result = rv == MTCSEC_ERR_EXPIRED ? "expired" : "unknown";
     goto log;
@@ -375,7 +423,7 @@ static void kup_serve(hp_daemon *d, const kup_job *job) {
   if (mtcsec_crypto_openssl_new(&crypto) != 0) {
     mtcsec_crypto_openssl_del(&crypto);
     st = 500;
-    kup_error(ssl, st, "internal");
+    kup_error(io, st, "internal");
     result = "crypto_error";
     goto log;
   }
@@ -383,13 +431,13 @@ static void kup_serve(hp_daemon *d, const kup_job *job) {
   mtcsec_crypto_openssl_del(&crypto);
   if (rv != 0) {
     st = 500;
-    kup_error(ssl, st, "internal");
+    kup_error(io, st, "internal");
     result = "crypto_error";
     goto log;
   }
   app_format_hex(kuphex, kup, sizeof(kup));
   snprintf(body, sizeof(body), "{\"kup\":\"%s\"}", kuphex);
-  kup_respond(ssl, 200, body);
+  kup_respond(io, 200, body);
   st = 200;
   result = "ok";
 
@@ -399,45 +447,97 @@ log:
   mtcsec_zeroize(kup, sizeof(kup));
   mtcsec_zeroize(kuphex, sizeof(kuphex));
   mtcsec_zeroize(body, sizeof(body));
+  if (st != 0 && io->timed_out) {
+    /* The answer could not be written before the deadline. */
+    st = 0;
+    result = "timeout";
+  }
   hp_metrics_kup(&d->metrics, st);
   app_log(st == 200 ? MTCSEC_LOG_INFO : MTCSEC_LOG_WARN,
           "event=kup_request peer=%s server=%s imsi=%s status=%d result=%s",
           peer, sidhex, imsi, st, result);
 }
 
+/* ------------------------------------------------ per-peer accounting */
+
+/* The caller holds d->kup_mu.  The entry of addr, or NULL. */
+static struct hp_kup_peer *kup_peer_find(hp_daemon *d, const uint8_t addr[16]) {
+  unsigned i;
+  for (i = 0; i < d->kup_npeers; i++) {
+    if (memcmp(d->kup_peers[i].addr, addr, 16) == 0) {
+      return &d->kup_peers[i];
+    }
+  }
+  return NULL;
+}
+
+/* Counts one connection of addr, unless the limits say no: NULL, or the
+ * reason of the refusal.  The caller holds d->kup_mu. */
+static const char *kup_peer_admit(hp_daemon *d, const uint8_t addr[16]) {
+  struct hp_kup_peer *p;
+  if (d->kup_active >= d->cfg.kup_max_connections) {
+    return "max_connections";
+  }
+  p = kup_peer_find(d, addr);
+  if (p != NULL && p->n >= d->cfg.kup_max_per_peer) {
+    return "max_per_peer";
+  }
+  if (p == NULL) {
+    if (d->kup_npeers == HP_KUP_MAX_CONN) {
+      return "max_connections";
+    }
+    p = &d->kup_peers[d->kup_npeers++];
+    memcpy(p->addr, addr, 16);
+    p->n = 0;
+  }
+  p->n++;
+  d->kup_active++;
+  return NULL;
+}
+
+/* Undoes kup_peer_admit() (takes d->kup_mu). */
+static void kup_peer_release(hp_daemon *d, const uint8_t addr[16]) {
+  struct hp_kup_peer *p;
+  pthread_mutex_lock(&d->kup_mu);
+  p = kup_peer_find(d, addr);
+  if (p != NULL && --p->n == 0) {
+    *p = d->kup_peers[--d->kup_npeers]; /* the last entry fills the hole */
+  }
+  d->kup_active--;
+  pthread_mutex_unlock(&d->kup_mu);
+}
+
 static void *kup_thread(void *arg) {
   kup_job *job = arg;
   hp_daemon *d = job->d;
   SSL *ssl = job->ssl;
-  struct timeval tv;
+  kup_io io;
+  char why[160] = "handshake failed";
 
-  tv.tv_sec = (time_t)job->idle_timeout;
-  tv.tv_usec = 0;
-  (void)setsockopt(job->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  (void)setsockopt(job->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  io.ssl = ssl;
+  io.fd = job->fd;
+  io.deadline_us = job->deadline_us;
+  io.timed_out = 0;
   if (SSL_set_fd(ssl, job->fd) == 1) {
-    if (SSL_accept(ssl) == 1) {
-      kup_serve(d, job);
-      (void)SSL_shutdown(ssl);
+    if (app_ssl_io(ssl, job->fd, APP_SSL_ACCEPT, NULL, 0, job->deadline_us, why,
+                   sizeof(why)) > 0) {
+      kup_serve(d, job, &io);
+      (void)SSL_shutdown(ssl); /* one try: the socket is non-blocking */
     } else {
-      unsigned long e = ERR_peek_last_error();
-      char buf[160];
-      ERR_error_string_n(e, buf, sizeof(buf));
+      int late = app_mono_us() >= job->deadline_us;
       hp_metrics_kup(&d->metrics, 0);
       app_log(MTCSEC_LOG_WARN,
-              "event=kup_request peer=%s status=0 result=tls_failed "
-              "detail=\"%s\"",
-              job->peer, e != 0 ? buf : "handshake failed");
+              "event=kup_request peer=%s status=0 result=%s detail=\"%s\"",
+              job->peer, late ? "timeout" : "tls_failed",
+              late ? "TLS handshake not completed within idle_timeout" : why);
     }
   }
   ERR_clear_error();
   SSL_free(ssl);
   (void)close(job->fd);
   hp_acl_unref(job->acl);
+  kup_peer_release(d, job->addr);
   free(job);
-  pthread_mutex_lock(&d->kup_mu);
-  d->kup_active--;
-  pthread_mutex_unlock(&d->kup_mu);
   return NULL;
 }
 
@@ -445,6 +545,10 @@ void hp_kup_accept(hp_daemon *d) {
   struct sockaddr_storage ss;
   socklen_t sl = sizeof(ss);
   int fd = accept(d->kup_fd, (struct sockaddr *)&ss, &sl), flags;
+  uint64_t start = app_mono_us();
+  uint8_t addr[16];
+  char host[64];
+  const char *refused;
   kup_job *job;
   pthread_t t;
   pthread_attr_t attr;
@@ -452,35 +556,30 @@ void hp_kup_accept(hp_daemon *d) {
   if (fd < 0) {
     return;
   }
-  /* Blocking with timeouts inside the thread. */
+  /* Non-blocking: every wait in the thread is a poll() bounded by the
+   * connection's deadline. */
   flags = fcntl(fd, F_GETFL);
-  if (flags >= 0) {
-    (void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-  }
+  (void)fcntl(fd, F_SETFL, flags < 0 ? O_NONBLOCK : flags | O_NONBLOCK);
   (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+  if (hp_sockaddr_addr((struct sockaddr *)&ss, addr, host, sizeof(host)) != 0) {
+    memset(addr, 0, sizeof(addr)); /* not IP: all such peers count as one */
+  }
   pthread_mutex_lock(&d->kup_mu);
-  if (d->kup_active >= d->cfg.kup_max_connections) {
-    pthread_mutex_unlock(&d->kup_mu);
+  refused = kup_peer_admit(d, addr);
+  pthread_mutex_unlock(&d->kup_mu);
+  if (refused != NULL) {
     hp_metrics_kup(&d->metrics, 0);
-    app_log(MTCSEC_LOG_WARN, "event=kup_refused reason=max_connections");
+    app_log(MTCSEC_LOG_WARN, "event=kup_refused peer=%s reason=%s", host,
+            refused);
     (void)close(fd);
     return;
   }
-  d->kup_active++;
-  pthread_mutex_unlock(&d->kup_mu);
   job = calloc(1, sizeof(*job));
   if (job != NULL) {
-    char host[64] = "?";
-    if (ss.ss_family == AF_INET) {
-      const unsigned char *a =
-        (const unsigned char *)&((struct sockaddr_in *)&ss)->sin_addr;
-      snprintf(host, sizeof(host), "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
-    } else if (ss.ss_family == AF_INET6) {
-      snprintf(host, sizeof(host), "ipv6");
-    }
     job->d = d;
     job->fd = fd;
-    job->idle_timeout = d->cfg.idle_timeout;
+    job->deadline_us = start + (uint64_t)d->cfg.idle_timeout * 1000000u;
+    memcpy(job->addr, addr, sizeof(addr));
     snprintf(job->peer, sizeof(job->peer), "%s", host);
     /* Here, in the main thread, which alone swaps d->tls and d->acl. */
     job->ssl = SSL_new(d->tls);
@@ -505,11 +604,9 @@ fail_job:
     free(job);
   }
   hp_metrics_kup(&d->metrics, 0);
-  app_log(MTCSEC_LOG_ERROR, "event=kup_refused reason=no_thread");
+  app_log(MTCSEC_LOG_ERROR, "event=kup_refused peer=%s reason=no_thread", host);
   (void)close(fd);
-  pthread_mutex_lock(&d->kup_mu);
-  d->kup_active--;
-  pthread_mutex_unlock(&d->kup_mu);
+  kup_peer_release(d, addr);
 }
 
 void hp_kup_drain(hp_daemon *d, int timeout_ms) {

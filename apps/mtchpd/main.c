@@ -4,6 +4,13 @@
  * through a signalfd: SIGTERM/SIGINT stop (K_UP requests in flight get up
  * to 5 s); SIGHUP reloads mtchpd.conf and the K_UP certificates without
  * touching GSUP peers or the vector table (do_reload below).
+ *
+ * GSUP peers (gsup_timers below): a peer must finish the IPA identity
+ * exchange (its ID_RESP) within gsup_handshake_timeout of the accept; an
+ * identified peer that sends nothing for gsup_keepalive gets an IPA PING,
+ * and one that stays silent through two PINGs is dropped.  GSUP has no
+ * peer authentication (neither has osmo-hlr's): gsup_allowed_peers limits
+ * the source addresses, and the listener belongs on a trusted network.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -153,8 +160,75 @@ static void upstream_connect(hp_daemon *d) {
 
 /* ---------------------------------------------------------------- GSUP */
 
+/* Closes SGSN connection c (a slot of d->conns) and forgets what waits on
+ * it. */
+static void sgsn_close(hp_daemon *d, hp_conn *c, const char *reason) {
+  unsigned j;
+  app_log(MTCSEC_LOG_INFO, "event=gsup_closed conn=%llu peer=%s reason=%s",
+          (unsigned long long)c->id, c->peer, reason);
+  for (j = 0; j < d->cfg.max_connections; j++) {
+    if (d->conns[j] == c) {
+      d->conns[j] = NULL;
+    }
+  }
+  hp_gsup_conn_closed(d, c->id);
+  atomic_fetch_sub(&d->metrics.peers, 1);
+  hp_conn_free(c);
+}
+
+/*
+ * The GSUP peers' timers, once per pass of the loop (at least every
+ * 0.5 s), before the poll set is built: a peer without an identity after
+ * gsup_handshake_timeout is closed; an identified one silent for
+ * gsup_keepalive gets a PING, and after two unanswered PINGs it is closed
+ * (IPA CCM PING/PONG, as libosmo-abis keeps IPA links alive).
+ */
+static void gsup_timers(hp_daemon *d, mtcsec_tstamp now) {
+  mtcsec_tstamp hs = (mtcsec_tstamp)d->cfg.gsup_handshake_timeout * 1000u;
+  mtcsec_tstamp ka = (mtcsec_tstamp)d->cfg.gsup_keepalive * 1000u;
+  unsigned i;
+  for (i = 0; i < d->cfg.max_connections; i++) {
+    hp_conn *c = d->conns[i];
+    if (c == NULL) {
+      continue;
+    }
+    if (!c->identified) {
+      if (now - c->since >= hs) {
+        app_log(MTCSEC_LOG_WARN,
+                "event=gsup_handshake_timeout conn=%llu peer=%s (no IPA "
+                "identity within %us)",
+                (unsigned long long)c->id, c->peer,
+                (unsigned)d->cfg.gsup_handshake_timeout);
+        sgsn_close(d, c, "handshake_timeout");
+      }
+      continue;
+    }
+    if (ka == 0 || now - c->last_rx < ka * (c->pings + 1u)) {
+      continue;
+    }
+    if (c->pings >= 2) {
+      app_log(MTCSEC_LOG_WARN,
+              "event=gsup_keepalive_timeout conn=%llu peer=%s (two PINGs "
+              "unanswered)",
+              (unsigned long long)c->id, c->peer);
+      sgsn_close(d, c, "keepalive_timeout");
+      continue;
+    }
+    c->pings++;
+    app_log(MTCSEC_LOG_DEBUG, "event=gsup_ping conn=%llu pings=%u",
+            (unsigned long long)c->id, c->pings);
+    if (hp_ipa_send_ping(c) != 0) {
+      sgsn_close(d, c, "write");
+    }
+  }
+}
+
 static void gsup_accept(hp_daemon *d) {
-  int fd = accept(d->gsup_fd, NULL, NULL);
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  int fd = accept(d->gsup_fd, (struct sockaddr *)&ss, &sl);
+  uint8_t addr[16];
+  char host[64];
   unsigned i;
   hp_conn *c;
   if (fd < 0) {
@@ -165,6 +239,15 @@ static void gsup_accept(hp_daemon *d) {
     (void)fcntl(fd, F_SETFL, fl < 0 ? O_NONBLOCK : fl | O_NONBLOCK);
     (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
   }
+  if (hp_sockaddr_addr((struct sockaddr *)&ss, addr, host, sizeof(host)) != 0 ||
+      !hp_config_gsup_allowed(&d->cfg, addr)) {
+    app_log(MTCSEC_LOG_WARN,
+            "event=gsup_refused peer=%s reason=not_allowed (not in "
+            "gsup_allowed_peers)",
+            host);
+    (void)close(fd);
+    return;
+  }
   for (i = 0; i < d->cfg.max_connections; i++) {
     if (d->conns[i] == NULL) {
       break;
@@ -172,31 +255,27 @@ static void gsup_accept(hp_daemon *d) {
   }
   if (i == d->cfg.max_connections ||
       (c = hp_conn_new(fd, HP_CONN_SGSN, ++d->next_conn_id)) == NULL) {
-    app_log(MTCSEC_LOG_WARN, "event=gsup_refused reason=max_connections");
+    app_log(MTCSEC_LOG_WARN,
+            "event=gsup_refused peer=%s reason=max_connections", host);
     (void)close(fd);
     return;
   }
   d->conns[i] = c;
   atomic_fetch_add(&d->metrics.peers, 1);
+  memcpy(c->addr, addr, sizeof(addr));
+  c->since = c->last_rx = app_now_ms();
   {
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    char host[64], port[16];
-    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 &&
-        getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port,
+    char h[64], port[16];
+    if (getnameinfo((struct sockaddr *)&ss, sl, h, sizeof(h), port,
                     sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
-      snprintf(c->peer, sizeof(c->peer), "%s:%s", host, port);
+      snprintf(c->peer, sizeof(c->peer), "%s:%s", h, port);
     }
   }
   app_log(MTCSEC_LOG_INFO, "event=gsup_connected conn=%llu peer=%s",
           (unsigned long long)c->id, c->peer);
   /* As osmo-hlr does: ask the peer for its unit name. */
   if (hp_ipa_send_id_get(c) != 0) {
-    app_log(MTCSEC_LOG_WARN, "event=gsup_closed conn=%llu reason=write",
-            (unsigned long long)c->id);
-    hp_conn_free(c);
-    d->conns[i] = NULL;
-    atomic_fetch_sub(&d->metrics.peers, 1);
+    sgsn_close(d, c, "write");
   }
 }
 
@@ -407,6 +486,17 @@ static void do_reload(hp_daemon *d) {
   if (d->cli_log_level < 0) {
     app_log_set_level(d->cfg.log_level);
   }
+  /* A peer gsup_allowed_peers no longer allows goes now (as mtcsd closes
+   * a GGSN removed from allowed_ggsns). */
+  {
+    unsigned i;
+    for (i = 0; i < d->cfg.max_connections; i++) {
+      hp_conn *c = d->conns[i];
+      if (c != NULL && !hp_config_gsup_allowed(&d->cfg, c->addr)) {
+        sgsn_close(d, c, "not_allowed");
+      }
+    }
+  }
   app_log(keys[0] != '\0' ? MTCSEC_LOG_WARN : MTCSEC_LOG_INFO,
           "event=reload result=ok file=%s allowed_servers=%zu "
           "integrity_only=%zu certificates=%s log_level=%s "
@@ -445,6 +535,7 @@ static int run(hp_daemon *d) {
     unsigned n = 0;
     int rc;
     upstream_connect(d);
+    gsup_timers(d, app_now_ms());
     pfd[n].fd = d->sig_fd;
     pfd[n].events = POLLIN;
     who[n++] = NULL;
@@ -531,17 +622,7 @@ static int run(hp_daemon *d) {
         if (c == d->up) {
           upstream_close(d, r > 0 ? "eof" : "error");
         } else {
-          unsigned j;
-          app_log(MTCSEC_LOG_INFO, "event=gsup_closed conn=%llu reason=%s",
-                  (unsigned long long)c->id, r > 0 ? "eof" : "error");
-          for (j = 0; j < d->cfg.max_connections; j++) {
-            if (d->conns[j] == c) {
-              d->conns[j] = NULL;
-            }
-          }
-          hp_gsup_conn_closed(d, c->id);
-          atomic_fetch_sub(&d->metrics.peers, 1);
-          hp_conn_free(c);
+          sgsn_close(d, c, r > 0 ? "eof" : "error");
         }
       }
     }

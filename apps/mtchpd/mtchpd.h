@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <openssl/ssl.h>
 
@@ -31,6 +32,16 @@
 #define HP_PATH_MAX 1024
 #define HP_MAX_ALLOWED 256
 #define HP_MAX_IO_IMSIS 256
+#define HP_MAX_GSUP_PEERS 64 /* entries of gsup_allowed_peers */
+/* The largest kup_max_connections (and kup_max_per_peer) accepted. */
+#define HP_KUP_MAX_CONN 4096
+
+/* A network address or prefix: IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d),
+ * so that one comparison covers both families. */
+typedef struct hp_net {
+  uint8_t addr[16];
+  unsigned prefix; /* 0..128 */
+} hp_net;
 
 /* ------------------------------------------------------------- config */
 
@@ -54,7 +65,12 @@ typedef struct hp_config {
   unsigned num_vectors;      /* per Send Auth Info, 1..5 */
   unsigned max_connections;  /* GSUP peers */
   unsigned kup_max_connections;
-  uint32_t idle_timeout; /* seconds, HTTPS */
+  unsigned kup_max_per_peer; /* K_UP connections from one address */
+  uint32_t idle_timeout;     /* seconds, HTTPS: accept to end of response */
+  uint32_t gsup_handshake_timeout;        /* seconds to complete the IPA ID */
+  uint32_t gsup_keepalive;                /* seconds between PINGs; 0 = off */
+  hp_net gsup_allowed[HP_MAX_GSUP_PEERS]; /* empty = any peer */
+  size_t ngsup_allowed;
   int log_level;
   uint8_t allowed[HP_MAX_ALLOWED][MTCSEC_ID_LEN];
   size_t nallowed;
@@ -73,6 +89,26 @@ int hp_config_load(hp_config *cfg, const char *path, char *err, size_t errlen);
 int hp_config_io_imsi(const hp_config *cfg, const char *imsi);
 
 /**
+ * Parses an address ("192.0.2.1", "2001:db8::1") or a prefix in CIDR
+ * notation ("192.0.2.0/24", "2001:db8::/32") into out.  0 or -1.
+ */
+int hp_net_parse(const char *s, hp_net *out);
+
+/** addr (16 bytes, IPv4 mapped) in net?  1 or 0. */
+int hp_net_match(const hp_net *net, const uint8_t addr[16]);
+
+/**
+ * The address of sa as 16 bytes (IPv4 mapped) into addr16, and as text
+ * into text (may be NULL).  0, or -1 for a family other than IPv4/IPv6.
+ */
+int hp_sockaddr_addr(const struct sockaddr *sa, uint8_t addr16[16], char *text,
+                     size_t textlen);
+
+/** Nonzero if addr16 may connect to the GSUP listener (gsup_allowed_peers
+ *  is empty, or one of its entries matches). */
+int hp_config_gsup_allowed(const hp_config *cfg, const uint8_t addr16[16]);
+
+/**
  * The keys that differ between a and b and that only a restart applies
  * (listen addresses, database, KEK, upstream_hlr, unit_name, sizes), as a
  * comma separated list into out ("" when none).
@@ -89,15 +125,19 @@ void hp_config_keep_restart(hp_config *nc, const hp_config *old);
 #define HP_VEC_LIVE 1
 #define HP_VEC_EXPIRED 2 /* CK and IK zeroized; (IMSI, RAND) kept for 404s */
 
+/* hp_cache_put() flags. */
+#define HP_VEC_CK_RELEASED 0x01u /* CK (or Kc) went to the SGSN */
+
 typedef struct hp_vec {
   char imsi[MTCSEC_IMSI_MAX_DIGITS + 1];
   uint8_t rand[MTCSEC_3GPP_RAND_LEN];
-  uint8_t ck[MTCSEC_3GPP_CK_LEN];
-  uint8_t ik[MTCSEC_3GPP_IK_LEN];
+  uint8_t ck[MTCSEC_3GPP_CK_LEN]; /* zero when ck_released */
+  uint8_t ik[MTCSEC_3GPP_IK_LEN]; /* zero when ck_released */
   mtcsec_tstamp expires;
-  uint32_t hash; /* of (IMSI, RAND) */
-  uint32_t next; /* next slot in the same hash chain, or HP_VEC_NIL */
-  uint8_t state; /* HP_VEC_* */
+  uint32_t hash;       /* of (IMSI, RAND) */
+  uint32_t next;       /* next slot in the same hash chain, or HP_VEC_NIL */
+  uint8_t state;       /* HP_VEC_* */
+  uint8_t ck_released; /* K_UP is never served for this vector */
 } hp_vec;
 
 #define HP_VEC_NIL UINT32_MAX
@@ -124,11 +164,20 @@ typedef struct hp_cache {
 int hp_cache_init(hp_cache *c, size_t cap, uint32_t lifetime_s);
 /** Zeroizes every entry and frees the table. */
 void hp_cache_free(hp_cache *c);
+/**
+ * Remembers (imsi, rand) -> (ck, ik).  flags HP_VEC_CK_RELEASED: CK (or Kc
+ * = c3(CK, IK)) of this vector left the home network (a normal
+ * subscriber's tuple to the SGSN), so whoever holds it could compute K_UP:
+ * only (IMSI, RAND) and the flag are kept, never CK and IK, and
+ * hp_cache_get() answers MTCSEC_ERR_FORBIDDEN.
+ */
 void hp_cache_put(hp_cache *c, const char *imsi,
                   const uint8_t rand[MTCSEC_3GPP_RAND_LEN],
                   const uint8_t ck[MTCSEC_3GPP_CK_LEN],
-                  const uint8_t ik[MTCSEC_3GPP_IK_LEN], mtcsec_tstamp now);
-/** 0 (ck, ik filled), MTCSEC_ERR_NOT_FOUND or MTCSEC_ERR_EXPIRED. */
+                  const uint8_t ik[MTCSEC_3GPP_IK_LEN], unsigned flags,
+                  mtcsec_tstamp now);
+/** 0 (ck, ik filled), MTCSEC_ERR_NOT_FOUND, MTCSEC_ERR_EXPIRED, or
+ *  MTCSEC_ERR_FORBIDDEN (the vector's CK was released; live or expired). */
 int hp_cache_get(hp_cache *c, const char *imsi,
                  const uint8_t rand[MTCSEC_3GPP_RAND_LEN], mtcsec_tstamp now,
                  uint8_t ck[MTCSEC_3GPP_CK_LEN],
@@ -152,8 +201,13 @@ typedef struct hp_conn {
   int fd;
   hp_conn_kind kind;
   uint64_t id;
-  int connecting; /* upstream: non-blocking connect in progress */
-  int ready;      /* upstream: ID_RESP sent */
+  int connecting;        /* upstream: non-blocking connect in progress */
+  int ready;             /* upstream: ID_RESP sent */
+  int identified;        /* SGSN: its ID_RESP arrived */
+  unsigned pings;        /* SGSN: PINGs sent since the last byte received */
+  mtcsec_tstamp since;   /* SGSN: accepted at */
+  mtcsec_tstamp last_rx; /* SGSN: last byte received at */
+  uint8_t addr[16];      /* SGSN: peer address, IPv4 mapped */
   char peer[160];
   char name[64]; /* IPA unit name the peer reported */
   uint8_t *rbuf;
@@ -184,6 +238,8 @@ int hp_ipa_ccm(hp_conn *c, const uint8_t *data, size_t len,
                const char *unit_name);
 /** Sends an ID_GET asking for the unit name (as osmo-hlr does on accept). */
 int hp_ipa_send_id_get(hp_conn *c);
+/** Sends an IPA PING (keepalive). */
+int hp_ipa_send_ping(hp_conn *c);
 
 /* ------------------------------------------------------------- daemon */
 
@@ -277,9 +333,15 @@ typedef struct hp_daemon {
   uint64_t next_conn_id;
   hp_pending pending[HP_MAX_PENDING];
   hp_lu lus[HP_MAX_PENDING];
-  /* K_UP threads */
+  /* K_UP threads; kup_peers[0..kup_npeers) counts the open connections
+   * per source address (kup_max_per_peer), under kup_mu. */
   pthread_mutex_t kup_mu;
   unsigned kup_active;
+  struct hp_kup_peer {
+    uint8_t addr[16];
+    unsigned n;
+  } kup_peers[HP_KUP_MAX_CONN];
+  unsigned kup_npeers;
   volatile int stopping;
 } hp_daemon;
 

@@ -6,7 +6,10 @@
 # never issued (404, status 0x02, GTP cause 0xca); a replayed and a forged
 # payload dropped and counted at mtcsd, never answered; an MS whose SQN_MS
 # is ahead resynchronises with AUTS and attaches; a subscriber that is not
-# integrity-only gets CK and Kc at the SGSN and FCS frames.
+# integrity-only gets CK and Kc at the SGSN and FCS frames, and is refused
+# payload protection: the SGSN holds CK and IK and could compute K_UP, so
+# mtchpd answers 403 ck_released, mtcsd 0x01, the GGSN GTP 0xca and the MS
+# sees its PDP context activation rejected (SM cause 0x1d).
 # shellcheck source=cell_lib.sh
 . "$(dirname "$0")/cell_lib.sh" "$@"
 
@@ -130,29 +133,36 @@ log_has hp "event=sai conn=[0-9]+ imsi=$IMSI1 source=auc vectors=[0-9]+ resync=1
 grep -Eq "\"sqn_ms\": \[${SQN}[],]" "$T/ms1.state" ||
   fail "the state file does not hold SQN $SQN: $(cat "$T/ms1.state")"
 
-log "a normal subscriber gets CK and Kc as usual, and its frames use FCS"
-ms_run ms2 0 --usim "$T/ms2.json" --sgsn "$radio_ADDR" --send "normal" --trace
+log "a normal subscriber gets CK and Kc as usual and its frames use FCS, but no K_UP (CK is at the SGSN)"
+ms_run ms2 1 --usim "$T/ms2.json" --sgsn "$radio_ADDR" --send "normal" --trace
 out_has ms2 "^attached: IMSI $IMSI2, TLLI [0-9a-f]{8}, LLC FCS \(no integrity\)$"
-out_has ms2 '^downlink: ack normal$'
+out_has ms2 '^mtcsec ms run: PDP context activation rejected, SM cause 0x1d'
+if grep -q '^downlink: ' "$T/ms2.out"; then
+  cat "$T/ms2.out"
+  fail "a payload of the normal subscriber was answered"
+fi
 TLLI2=$(sed -n -E 's/^attached: .*TLLI ([0-9a-f]{8}),.*/\1/p' "$T/ms2.out")
 log_has hp "event=sai conn=[0-9]+ imsi=$IMSI2 source=auc .*policy=normal result=ok"
 log_has sgsn "event=sai tlli=$TLLI2 imsi=$IMSI2 vectors=[0-9]+ ck_received=1 kc_received=1 policy=fcs"
 expect_sgsn_stat sai_ck_received 1
+log_has hp "event=kup_request peer=127\.0\.0\.1 server=$MTCS_ID imsi=$IMSI2 status=403 result=ck_released"
+log_has mtcsd "event=cellular_context_open .*imsi=$IMSI2 result=not_authorized status=0x01"
+expect_metric 'mtcsd_cellular_context_opens_total{result="not_authorized"}' 1
+# The PDP context is refused, so the LLC frames are the SM messages:
+# ACTIVATE_PDP_CONTEXT_REQUEST up, ACTIVATE_PDP_CONTEXT_REJECT down.
 n=0
 for dir in up down; do
-  for i in 1 2; do
-    FRAME=$(cap_hex radio $dir "4d10$TLLI2" $i)
-    [ -n "$FRAME" ] || fail "fewer than 2 $dir LLC frames of $TLLI2"
-    printf '{"frame":"%s"}' "${FRAME:12}" | "$MTCSEC" 3gpp llc-fcs |
-      grep -Eq '"fcs_ok":[[:space:]]*true' ||
-      fail "$dir frame ${FRAME:12} has no valid TS 44.064 FCS"
-    n=$((n + 1))
-  done
+  FRAME=$(cap_hex radio $dir "4d10$TLLI2")
+  [ -n "$FRAME" ] || fail "no $dir LLC frame of $TLLI2"
+  printf '{"frame":"%s"}' "${FRAME:12}" | "$MTCSEC" 3gpp llc-fcs |
+    grep -Eq '"fcs_ok":[[:space:]]*true' ||
+    fail "$dir frame ${FRAME:12} has no valid TS 44.064 FCS"
+  n=$((n + 1))
 done
 log "$n LLC frames of the normal MS checked: FCS correct"
 
-expect_metric 'mtcsd_cellular_payloads_total{result="ok"}' 3
-expect_metric 'mtcsd_cellular_context_opens_total{result="ok"}' 3
+expect_metric 'mtcsd_cellular_payloads_total{result="ok"}' 2
+expect_metric 'mtcsd_cellular_context_opens_total{result="ok"}' 2
 expect_sgsn_stat llc_mac_failures 2
 expect_sgsn_stat llc_fcs_failures 0
 stop_all

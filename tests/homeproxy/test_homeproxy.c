@@ -6,11 +6,20 @@
  * temporary directory.
  *
  *   test_homeproxy auc MTCHPD MTCSEC       built-in AuC (hlr.db via CLI):
- *                                          SAI, K_UP, resync, Update
- *                                          Location with Insert Subscriber
- *                                          Data, /metrics, SIGHUP reload
+ *                                          SAI, K_UP (refused, 403
+ *                                          ck_released, for a normal
+ *                                          subscriber's vectors), resync,
+ *                                          Update Location with Insert
+ *                                          Subscriber Data, /metrics,
+ *                                          SIGHUP reload
  *   test_homeproxy upstream MTCHPD MTCSEC  a real osmo-hlr upstream;
  *                                          exit 77 when it cannot run
+ *   test_homeproxy hardening MTCHPD MTCSEC the K_UP deadline against 64
+ *                                          slow clients, kup_max_per_peer,
+ *                                          the GSUP handshake timeout,
+ *                                          keepalive, gsup_allowed_peers;
+ *                                          exit 77 when 127.0.0.2.. cannot
+ *                                          be bound
  *
  * Every wait is bounded; an alarm kills everything after 55 s; the
  * directory and the child processes are removed at exit.
@@ -66,8 +75,15 @@ static char g_dir[256];
 static pid_t g_hp = -1, g_hlr = -1;
 static char g_log[320];
 
+static pid_t g_trickler = -1; /* scenario_slowloris's child */
+
 static void cleanup(void) {
   char cmd[300];
+  if (g_trickler > 0) {
+    kill(g_trickler, SIGKILL);
+    waitpid(g_trickler, NULL, 0);
+    g_trickler = -1;
+  }
   if (g_hp > 0) {
     kill(g_hp, SIGKILL);
     waitpid(g_hp, NULL, 0);
@@ -649,6 +665,26 @@ static int kup_status(int port, const char *who, const char *imsi,
   return kup_post(port, who, body, resp, sizeof(resp));
 }
 
+/* K_UP of (imsi, rand) as `who` must be refused because the vector's CK
+ * went to the SGSN: 403 {"error":"ck_released"}, logged as such, no K_UP
+ * in the body. */
+static void kup_ck_released(int port, const char *who, const char *imsi,
+                            const uint8_t rand[16]) {
+  char body[256], resp[2048], rh[33], needle[128];
+  int st, before;
+  hex(rh, rand, 16);
+  snprintf(body, sizeof(body), "{\"imsi\":\"%s\",\"rand\":\"%s\"}", imsi, rh);
+  snprintf(needle, sizeof(needle), "imsi=%s status=403 result=ck_released",
+           imsi);
+  before = log_has(needle, NULL, 0);
+  st = kup_post(port, who, body, resp, sizeof(resp));
+  CHECK(st == 403 && strstr(resp, "{\"error\":\"ck_released\"}") != NULL &&
+          strstr(resp, "\"kup\"") == NULL,
+        "vector with CK at the SGSN: %d %s", st, resp);
+  CHECK(wait_log_n(needle, before + 1, 3000, NULL, 0) == 0, "no log line '%s'",
+        needle);
+}
+
 /* ------------------------------------------------------------- metrics */
 
 /* GET /metrics over plain HTTP; the body into out. */
@@ -816,8 +852,9 @@ static void scenario_metrics_auc(int mport) {
   CHECK_METRIC(text, "mtchpd_vectors_issued_total{source=\"auc\"}", 20);
   CHECK_METRIC(text, "mtchpd_vectors_issued_total{source=\"upstream\"}", 0);
   CHECK_METRIC(text, "mtchpd_vectors_stripped_total", 5);
-  CHECK_METRIC(text, "mtchpd_kup_requests_total{status=\"200\"}", 2);
-  CHECK_METRIC(text, "mtchpd_kup_requests_total{status=\"403\"}", 1);
+  CHECK_METRIC(text, "mtchpd_kup_requests_total{status=\"200\"}", 1);
+  /* srv_bad, and the normal subscriber's vector (ck_released) */
+  CHECK_METRIC(text, "mtchpd_kup_requests_total{status=\"403\"}", 2);
   CHECK_METRIC(text, "mtchpd_kup_requests_total{status=\"404\"}", 1);
   CHECK_METRIC(text, "mtchpd_kup_requests_total{status=\"400\"}", 2);
   CHECK_METRIC(text, "mtchpd_kup_requests_total{status=\"0\"}", 0);
@@ -839,21 +876,29 @@ static void write_reload_conf(const char *text) {
 
 /* SIGHUP: a new allowed_servers, integrity_only and certificate apply to
  * the next request; a restart-only key keeps its value; the GSUP peer
- * stays connected and the vector table is kept.  A broken file or
- * certificate is refused and the running configuration stays. */
+ * stays connected and the vector table is kept, with each vector's
+ * ck_released flag (a vector issued while the subscriber was normal stays
+ * refused after it became integrity-only; its new vectors are served).  A
+ * broken file or certificate is refused and the running configuration
+ * stays.  rand_io/res_io: an integrity-only vector; rand_n: a normal
+ * subscriber's (IMSI_N) vector. */
 static void scenario_sighup(int gport, int kport, int fd,
-                            const uint8_t rand_n[16],
-                            const mtcsec_aka_result *res_n) {
+                            const uint8_t rand_io[16],
+                            const mtcsec_aka_result *res_io,
+                            const uint8_t rand_n[16]) {
   char text[1024], line[2048], cn[128], resp[2048], body[256], rh[33];
   uint8_t raw[4096];
   struct osmo_gsup_message r;
+  mtcsec_aka_result res;
+  ms m;
   int fd2, st;
 
-  hex(rh, rand_n, 16);
-  snprintf(body, sizeof(body), "{\"imsi\":\"%s\",\"rand\":\"%s\"}", IMSI_N, rh);
+  hex(rh, rand_io, 16);
+  snprintf(body, sizeof(body), "{\"imsi\":\"%s\",\"rand\":\"%s\"}", IMSI_IO,
+           rh);
   st = kup_post_cn(kport, "srv_ok", body, resp, sizeof(resp), cn, sizeof(cn));
   CHECK(st == 200 && strcmp(cn, "localhost") == 0, "before: %d %s", st, cn);
-  CHECK(kup_status(kport, "srv_bad", IMSI_N, rand_n) == 403, "before: bad");
+  CHECK(kup_status(kport, "srv_bad", IMSI_IO, rand_io) == 403, "before: bad");
 
   snprintf(text, sizeof(text),
            "# reloaded\n"
@@ -883,20 +928,27 @@ static void scenario_sighup(int gport, int kport, int fd,
   st = kup_post_cn(kport, "srv_ok", body, resp, sizeof(resp), cn, sizeof(cn));
   CHECK(st == 403, "srv_ok after the reload: %d", st);
   CHECK(strcmp(cn, "hp-reloaded") == 0, "new certificate served: %s", cn);
-  kup_expect_as(kport, "srv_bad", SERVER_BAD, IMSI_N, rand_n, res_n);
+  kup_expect_as(kport, "srv_bad", SERVER_BAD, IMSI_IO, rand_io, res_io);
   ok("SIGHUP: new allowed_servers and certificate on the next K_UP request; "
      "the vector table is kept");
 
   /* The GSUP peer connected before the reload is still served, with the
-   * new integrity_only list. */
+   * new integrity_only list: IMSI_N's new vectors are integrity-only and
+   * get K_UP; its vector issued before (CK at the SGSN) stays refused. */
   {
     int n = sai(fd, IMSI_N, NULL, NULL, raw, sizeof(raw), &r);
     check_io_result(raw, (size_t)n, &r);
+    ms_init(&m);
+    ms_accept(&m, &r, 0, &res);
+    kup_expect_as(kport, "srv_bad", SERVER_BAD, IMSI_N, r.auth_vectors[0].rand,
+                  &res);
+    kup_ck_released(kport, "srv_bad", IMSI_N, rand_n);
   }
   fd2 = sgsn_connect(gport); /* the old listener: gsup_listen was kept */
   close(fd2);
   CHECK(!log_has("event=gsup_closed conn=1 ", NULL, 0), "peer 1 closed");
-  ok("SIGHUP: the open GSUP peer stays connected; integrity_only applies; "
+  ok("SIGHUP: the open GSUP peer stays connected; integrity_only applies "
+     "(new vectors get K_UP, the one whose CK went out stays ck_released); "
      "gsup_listen (restart-only) keeps its old value");
 
   /* A broken file: refused, the running configuration stays. */
@@ -915,8 +967,8 @@ static void scenario_sighup(int gport, int kport, int fd,
   CHECK(strstr(line, "vector_lifetime") != NULL &&
           strstr(line, "action=kept_previous_config") != NULL,
         "refusal says why: %s", line);
-  CHECK(kup_status(kport, "srv_ok", IMSI_N, rand_n) == 403, "old list kept");
-  kup_expect_as(kport, "srv_bad", SERVER_BAD, IMSI_N, rand_n, res_n);
+  CHECK(kup_status(kport, "srv_ok", IMSI_IO, rand_io) == 403, "old list kept");
+  kup_expect_as(kport, "srv_bad", SERVER_BAD, IMSI_IO, rand_io, res_io);
   {
     int n = sai(fd, IMSI_N, NULL, NULL, raw, sizeof(raw), &r);
     check_io_result(raw, (size_t)n, &r);
@@ -1089,7 +1141,7 @@ static int run_auc(const char *mtchpd, const char *mtcsec) {
   mtcsec_sqn_verdict v;
   ms m;
   int n, fd, gport, kport, mport;
-  uint8_t rand_n[16];
+  uint8_t rand_n[16], rand_io[16];
   char out[2048];
 
   make_env();
@@ -1151,6 +1203,7 @@ static int run_auc(const char *mtchpd, const char *mtcsec) {
   n = sai(fd, IMSI_IO, NULL, NULL, raw, sizeof(raw), &r);
   check_io_result(raw, (size_t)n, &r);
   ms_accept(&m, &r, 0, &res_io);
+  memcpy(rand_io, r.auth_vectors[0].rand, 16);
   ok("SAI integrity-only: IK, RAND, AUTN, XRES, policy IE; no CK, no Kc; "
      "MS accepts AUTN");
   kup_expect(kport, IMSI_IO, r.auth_vectors[0].rand, &res_io);
@@ -1163,9 +1216,11 @@ static int run_auc(const char *mtchpd, const char *mtcsec) {
   check_normal_result(raw, (size_t)n, &r);
   ms_accept(&m, &r, 0, &res_n);
   CHECK(memcmp(res_n.ck, r.auth_vectors[0].ck, 16) == 0, "CK matches");
-  kup_expect(kport, IMSI_N, r.auth_vectors[0].rand, &res_n);
   memcpy(rand_n, r.auth_vectors[0].rand, 16);
   ok("SAI normal subscriber: CK and Kc present, no policy IE");
+  kup_ck_released(kport, "srv_ok", IMSI_N, rand_n);
+  ok("K_UP for a normal subscriber's vector (CK went to the SGSN) -> 403 "
+     "ck_released, logged result=ck_released");
 
   /* Unknown IMSI. */
   sai(fd, "001019999999999", NULL, NULL, raw, sizeof(raw), &r);
@@ -1202,7 +1257,7 @@ static int run_auc(const char *mtchpd, const char *mtcsec) {
 
   scenario_update_location(fd);
   scenario_metrics_auc(mport);
-  scenario_sighup(gport, kport, fd, rand_n, &res_n);
+  scenario_sighup(gport, kport, fd, rand_io, &res_io, rand_n);
   close(fd);
   scenario_metrics_port(mtchpd);
 
@@ -1350,6 +1405,9 @@ static int run_upstream(const char *mtchpd, const char *mtcsec) {
   ms_accept(&m, &r, 0, &res);
   CHECK(memcmp(res.ck, r.auth_vectors[0].ck, 16) == 0, "CK matches");
   ok("upstream: a normal subscriber gets CK and Kc as usual");
+  kup_ck_released(kport, "srv_ok", IMSI_N, r.auth_vectors[0].rand);
+  ok("upstream: K_UP for the normal subscriber's relayed vector -> 403 "
+     "ck_released");
 
   sai(fd, "001019999999999", NULL, NULL, raw, sizeof(raw), &r);
   CHECK(r.message_type == OSMO_GSUP_MSGT_SEND_AUTH_INFO_ERROR,
@@ -1372,6 +1430,8 @@ static int run_upstream(const char *mtchpd, const char *mtcsec) {
                  "result=\"error\"}",
                  1);
     CHECK_METRIC(text, "mtchpd_kup_requests_total{status=\"200\"}", 1);
+    /* srv_bad, and the normal subscriber's vector (ck_released) */
+    CHECK_METRIC(text, "mtchpd_kup_requests_total{status=\"403\"}", 2);
     CHECK_METRIC(text, "mtchpd_gsup_peers", 1);
     CHECK(nvec > 0 && nio > 0, "vectors relayed");
   }
@@ -1380,12 +1440,425 @@ static int run_upstream(const char *mtchpd, const char *mtcsec) {
   return 0;
 }
 
+/* ----------------------------------------------------------- hardening */
+
+static double ms_since(const struct timespec *t0) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)(t.tv_sec - t0->tv_sec) * 1000.0 +
+         (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* A TCP connection from 127.0.0.src_last to 127.0.0.1:port (loopback is a
+ * /8 on Linux), blocking with 5 s socket timeouts; -1 if it fails. */
+static int tcp_connect_from(int src_last, int port) {
+  struct sockaddr_in sa, src;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct timeval tv = {5, 0};
+  CHECK(fd >= 0, "socket");
+  memset(&src, 0, sizeof(src));
+  src.sin_family = AF_INET;
+  src.sin_addr.s_addr = htonl(0x7f000000u | (uint32_t)src_last);
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  if (bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0 ||
+      connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* Nonzero if the server closes fd (EOF or reset) within ms; any data
+ * before that is read and dropped. */
+static int closed_within(int fd, int limit_ms) {
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (;;) {
+    struct pollfd p = {fd, POLLIN, 0};
+    uint8_t buf[512];
+    int left = limit_ms - (int)ms_since(&t0);
+    ssize_t n;
+    if (left <= 0 || poll(&p, 1, left) <= 0) {
+      return 0;
+    }
+    n = read(fd, buf, sizeof(buf));
+    if (n <= 0) {
+      return 1;
+    }
+  }
+}
+
+/* One K_UP request (IMSI, RAND) as srv_ok that may fail: the HTTP status,
+ * or -1 when the connection or the handshake fails. */
+static int kup_try(int port, const char *imsi, const uint8_t rand[16]) {
+  char crt[400], key[400], ca[400], err[256], req[1024], body[256], rh[33];
+  char resp[2048];
+  SSL_CTX *ctx;
+  SSL *ssl;
+  int fd, n, total = 0, status = -1;
+  snprintf(crt, sizeof(crt), "%s/srv_ok.pem", g_dir);
+  snprintf(key, sizeof(key), "%s/srv_ok.key", g_dir);
+  snprintf(ca, sizeof(ca), "%s/ca.pem", g_dir);
+  hex(rh, rand, 16);
+  snprintf(body, sizeof(body), "{\"imsi\":\"%s\",\"rand\":\"%s\"}", imsi, rh);
+  ctx = app_tls_client_ctx(crt, key, ca, err, sizeof(err));
+  CHECK(ctx != NULL, "client ctx: %s", err);
+  fd = tcp_connect(port);
+  if (fd < 0) {
+    SSL_CTX_free(ctx);
+    return -1;
+  }
+  ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  SSL_set1_host(ssl, "localhost");
+  if (SSL_connect(ssl) == 1) {
+    n = snprintf(req, sizeof(req),
+                 "POST /v1/kup HTTP/1.1\r\nHost: localhost\r\n"
+                 "Content-Length: %zu\r\n\r\n%s",
+                 strlen(body), body);
+    if (SSL_write(ssl, req, n) == n) {
+      while ((size_t)total + 1 < sizeof(resp) &&
+             (n = SSL_read(ssl, resp + total,
+                           (int)(sizeof(resp) - 1 - (size_t)total))) > 0) {
+        total += n;
+      }
+      resp[total] = '\0';
+      if (sscanf(resp, "HTTP/1.1 %d", &status) != 1) {
+        status = -1;
+      }
+    }
+  }
+  SSL_free(ssl);
+  close(fd);
+  SSL_CTX_free(ctx);
+  return status;
+}
+
+/* A child that writes one byte of a TLS record (a handshake record
+ * announcing 512 bytes) every interval_ms to each of fds[0..n), for at
+ * most secs seconds: each connection stays "active" forever for a server
+ * that only times out single reads. */
+static pid_t trickle(const int *fds, int n, int interval_ms, int secs) {
+  pid_t pid = fork();
+  CHECK(pid >= 0, "fork");
+  if (pid == 0) {
+    static const uint8_t rec[] = {0x16, 0x03, 0x01, 0x02, 0x00};
+    int alive[128], i, step, any = 1;
+    for (i = 0; i < n; i++) {
+      alive[i] = 1;
+    }
+    for (step = 0; any && step * interval_ms < secs * 1000; step++) {
+      struct timespec ts = {interval_ms / 1000,
+                            (long)(interval_ms % 1000) * 1000000L};
+      uint8_t b = step < (int)sizeof(rec) ? rec[step] : 0;
+      any = 0;
+      for (i = 0; i < n; i++) {
+        if (alive[i] && send(fds[i], &b, 1, MSG_NOSIGNAL) != 1) {
+          alive[i] = 0;
+        }
+        any |= alive[i];
+      }
+      nanosleep(&ts, NULL);
+    }
+    _exit(0);
+  }
+  return pid;
+}
+
+/*
+ * The K_UP service against slow clients (slowloris).  64 connections
+ * (8 from each of 127.0.0.2..9, within kup_max_per_peer) fill
+ * kup_max_connections and send one byte of a TLS record every 300 ms,
+ * forever.  With a timeout per read they would hold every thread; with
+ * one deadline per connection (idle_timeout = 2 s from accept) they are
+ * dropped after 2 s, and a real request, retried meanwhile, is served
+ * right after.
+ */
+static void scenario_slowloris(int kport, const uint8_t rand_io[16]) {
+  int fds[64], i, st = -1, probe, refused = 0;
+  struct timespec t0;
+  double served_ms;
+  char line[2048];
+
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (i = 0; i < 64; i++) {
+    fds[i] = tcp_connect_from(2 + i / 8, kport);
+    CHECK(fds[i] >= 0, "slow connection %d", i);
+  }
+  g_trickler = trickle(fds, 64, 300, 20);
+  for (i = 0; i < 64; i++) {
+    close(fds[i]); /* the child holds them */
+  }
+  /* Every thread is taken: one more connection is refused at once. */
+  for (i = 0; i < 5 && !refused; i++) {
+    probe = tcp_connect_from(10, kport);
+    CHECK(probe >= 0, "probe connection");
+    refused = closed_within(probe, 400);
+    close(probe);
+  }
+  CHECK(refused && log_has("reason=max_connections", NULL, 0) >= 1,
+        "64 slow connections did not fill kup_max_connections = 64");
+  /* The real request: retried every 100 ms until it is served. */
+  while (ms_since(&t0) < 10000) {
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    st = kup_try(kport, IMSI_IO, rand_io);
+    if (st == 200) {
+      break;
+    }
+    nanosleep(&ts, NULL);
+  }
+  served_ms = ms_since(&t0);
+  CHECK(st == 200,
+        "64 slow clients still block K_UP after %.0f ms (idle_timeout 2 s)",
+        served_ms);
+  CHECK(served_ms < 2000 + 2500, "served only after %.0f ms", served_ms);
+  printf("# a real K_UP request was served %.0f ms after 64 slow clients "
+         "took every thread (idle_timeout 2 s)\n",
+         served_ms);
+  CHECK(wait_log_n("status=0 result=timeout", 64, 5000, line, sizeof(line)) ==
+          0,
+        "the slow connections were not all closed at their deadline");
+  CHECK(strstr(line, "TLS handshake not completed within idle_timeout") != NULL,
+        "timeout line: %s", line);
+  kill(g_trickler, SIGKILL);
+  waitpid(g_trickler, NULL, 0);
+  g_trickler = -1;
+  ok("K_UP: 64 slow clients (one byte every 300 ms) are dropped at the "
+     "per-connection deadline; a real request is served right after");
+}
+
+/* kup_max_per_peer (default 8): a 9th connection from one address is
+ * refused at once while other addresses are served; the 8 silent ones
+ * end at their deadline and free their slots. */
+static void scenario_per_peer(int kport, const uint8_t rand_io[16]) {
+  int fds[8], i, extra, before = log_has("status=0 result=timeout", NULL, 0);
+  struct timespec t0;
+  for (i = 0; i < 8; i++) {
+    fds[i] = tcp_connect_from(2, kport);
+    CHECK(fds[i] >= 0, "connection %d", i);
+  }
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  extra = tcp_connect_from(2, kport);
+  CHECK(extra >= 0, "9th connection");
+  CHECK(closed_within(extra, 1000), "a 9th connection from 127.0.0.2 was "
+                                    "not refused at once");
+  close(extra);
+  CHECK(
+    wait_log("event=kup_refused peer=127.0.0.2 reason=max_per_peer", 2000) == 0,
+    "max_per_peer refusal not logged");
+  CHECK(kup_try(kport, IMSI_IO, rand_io) == 200,
+        "127.0.0.1 refused while 127.0.0.2 holds its 8");
+  CHECK(wait_log_n("status=0 result=timeout", before + 8, 5000, NULL, 0) == 0,
+        "the 8 silent connections were not closed at their deadline");
+  for (i = 0; i < 8; i++) {
+    CHECK(closed_within(fds[i], 1000), "connection %d still open", i);
+    close(fds[i]);
+  }
+  extra = tcp_connect_from(2, kport);
+  CHECK(extra >= 0 && !closed_within(extra, 300),
+        "127.0.0.2 refused after its connections ended");
+  close(extra);
+  ok("K_UP: kup_max_per_peer = 8: the 9th connection from one address is "
+     "refused at once, others are served; slots come back at the deadline");
+}
+
+/* Reads IPA messages until a CCM PING arrives (answered with PONG when
+ * pong), within ms.  0, or -1 on EOF/timeout. */
+static int wait_ping(int fd, int pong, int limit_ms) {
+  struct timeval tv = {limit_ms / 1000, (limit_ms % 1000) * 1000};
+  uint8_t buf[4096], proto;
+  int ext, n;
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  for (;;) {
+    n = ipa_recv(fd, &proto, &ext, buf, sizeof(buf));
+    if (n < 0) {
+      return -1;
+    }
+    if (proto == IPAC_PROTO_IPACCESS && n >= 1 && buf[0] == IPAC_MSGT_PING) {
+      if (pong) {
+        static const uint8_t p[] = {IPAC_MSGT_PONG};
+        ipa_send(fd, IPAC_PROTO_IPACCESS, -1, p, 1);
+      }
+      return 0;
+    }
+  }
+}
+
+/* Reads until EOF within ms (PINGs and other messages are dropped):
+ * nonzero on EOF. */
+static int eof_within(int fd, int limit_ms) {
+  return closed_within(fd, limit_ms);
+}
+
+/* GSUP: gsup_allowed_peers, gsup_handshake_timeout (1 s) and
+ * gsup_keepalive (1 s), applied by a SIGHUP. */
+static void scenario_gsup_timers(int gport) {
+  uint8_t buf[512], proto;
+  int fd, ext, n;
+  struct timespec t0;
+  double t;
+  char text[1024], line[2048];
+
+  snprintf(text, sizeof(text),
+           "gsup_listen = 127.0.0.1:0\nkup_listen = 127.0.0.1:0\n"
+           "metrics_listen = 127.0.0.1:0\nallowed_servers = %s\n"
+           "vector_lifetime = 60\nlog_level = debug\nidle_timeout = 2\n"
+           "gsup_handshake_timeout = 1\ngsup_keepalive = 1\n"
+           "gsup_allowed_peers = 127.0.0.1, ::1\n",
+           SERVER_OK);
+  write_file("mtchpd.conf", text, 0644);
+  CHECK(kill(g_hp, SIGHUP) == 0, "SIGHUP");
+  CHECK(wait_log_n("event=reload result=ok", 1, 5000, line, sizeof(line)) == 0,
+        "reload");
+  CHECK(strstr(line, "restart_needed=none") != NULL, "reload: %s", line);
+
+  /* Not in gsup_allowed_peers: closed before any IPA message. */
+  fd = tcp_connect_from(2, gport);
+  CHECK(fd >= 0, "connect from 127.0.0.2");
+  n = (int)read(fd, buf, sizeof(buf));
+  CHECK(n == 0 || (n < 0 && errno == ECONNRESET),
+        "a peer outside gsup_allowed_peers got %d bytes", n);
+  close(fd);
+  CHECK(
+    wait_log("event=gsup_refused peer=127.0.0.2 reason=not_allowed", 2000) == 0,
+    "refusal not logged");
+  ok("GSUP: a peer outside gsup_allowed_peers is closed at accept");
+
+  /* No identity: closed after gsup_handshake_timeout. */
+  fd = tcp_connect(gport);
+  CHECK(fd >= 0, "connect");
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  n = ipa_recv(fd, &proto, &ext, buf, sizeof(buf));
+  CHECK(n >= 1 && buf[0] == IPAC_MSGT_ID_GET, "ID_GET");
+  CHECK(eof_within(fd, 4000), "a peer without identity was kept");
+  t = ms_since(&t0);
+  CHECK(t >= 900 && t < 3000, "closed after %.0f ms, want about 1 s", t);
+  close(fd);
+  CHECK(wait_log("event=gsup_handshake_timeout", 2000) == 0 &&
+          log_has("reason=handshake_timeout", NULL, 0) == 1,
+        "handshake timeout not logged");
+  printf("# a GSUP peer without IPA identity was closed after %.0f ms "
+         "(gsup_handshake_timeout 1 s)\n",
+         t);
+  ok("GSUP: a peer that never sends its IPA identity is closed after "
+     "gsup_handshake_timeout");
+
+  /* Keepalive: PINGs answered keep the link; two unanswered drop it. */
+  fd = sgsn_connect(gport);
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  CHECK(wait_ping(fd, 1, 3000) == 0, "first PING");
+  t = ms_since(&t0);
+  CHECK(t >= 800 && t < 2500, "first PING after %.0f ms", t);
+  CHECK(wait_ping(fd, 1, 3000) == 0, "second PING");
+  CHECK(wait_ping(fd, 1, 3000) == 0, "third PING (the link stays)");
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  CHECK(wait_ping(fd, 0, 3000) == 0, "PING 1 (unanswered)");
+  CHECK(wait_ping(fd, 0, 3000) == 0, "PING 2 (unanswered)");
+  CHECK(eof_within(fd, 3000), "a peer that missed two PINGs was kept");
+  t = ms_since(&t0);
+  close(fd);
+  CHECK(wait_log("event=gsup_keepalive_timeout", 2000) == 0 &&
+          log_has("reason=keepalive_timeout", NULL, 0) == 1,
+        "keepalive timeout not logged");
+  printf("# a silent GSUP peer was dropped %.0f ms after its last PONG "
+         "(gsup_keepalive 1 s)\n",
+         t);
+  ok("GSUP: IPA PING every gsup_keepalive of silence; PONGs keep the link, "
+     "two unanswered PINGs close it");
+
+  /* A SIGHUP that takes 127.0.0.1 off the list closes its peer. */
+  fd = sgsn_connect(gport);
+  snprintf(text, sizeof(text),
+           "gsup_listen = 127.0.0.1:0\nkup_listen = 127.0.0.1:0\n"
+           "metrics_listen = 127.0.0.1:0\nallowed_servers = %s\n"
+           "vector_lifetime = 60\nlog_level = debug\nidle_timeout = 2\n"
+           "gsup_allowed_peers = 10.0.0.0/8\n",
+           SERVER_OK);
+  write_file("mtchpd.conf", text, 0644);
+  CHECK(kill(g_hp, SIGHUP) == 0, "SIGHUP");
+  CHECK(eof_within(fd, 4000), "a peer no longer allowed was kept");
+  close(fd);
+  CHECK(log_has("reason=not_allowed", NULL, 0) >= 2, "not_allowed close");
+  ok("GSUP: a SIGHUP that removes a peer's address from gsup_allowed_peers "
+     "closes its connection");
+}
+
+static int run_hardening(const char *mtchpd, const char *mtcsec) {
+  uint8_t raw[4096], rand_io[16];
+  struct osmo_gsup_message r;
+  int fd, gport, kport, probe;
+  char text[1024];
+
+  probe = socket(AF_INET, SOCK_STREAM, 0);
+  {
+    struct sockaddr_in src;
+    memset(&src, 0, sizeof(src));
+    src.sin_family = AF_INET;
+    src.sin_addr.s_addr = htonl(0x7f00000au); /* 127.0.0.10 */
+    if (probe < 0 || bind(probe, (struct sockaddr *)&src, sizeof(src)) != 0) {
+      printf("skip: cannot bind 127.0.0.10 (loopback is not a /8 here)\n");
+      return 77;
+    }
+    close(probe);
+  }
+  make_env();
+  CHECK(sh("'%s' -d '%s' sub add %s --k %s --opc %s --integrity-only "
+           ">/dev/null",
+           mtcsec, g_dir, IMSI_IO, K_HEX, OPC_HEX) == 0,
+        "sub add io");
+  /* Keys an mtchpd from before these limits knows too. */
+  snprintf(text, sizeof(text),
+           "gsup_listen = 127.0.0.1:0\nkup_listen = 127.0.0.1:0\n"
+           "metrics_listen = 127.0.0.1:0\nallowed_servers = %s\n"
+           "vector_lifetime = 60\nlog_level = debug\nidle_timeout = 2\n",
+           SERVER_OK);
+  write_file("mtchpd.conf", text, 0644);
+  start_hp(mtchpd);
+  gport = log_port("gsup");
+  kport = log_port("kup");
+  CHECK(gport > 0 && kport > 0, "ports");
+  fd = sgsn_connect(gport);
+  (void)sai(fd, IMSI_IO, NULL, NULL, raw, sizeof(raw), &r);
+  CHECK(r.message_type == OSMO_GSUP_MSGT_SEND_AUTH_INFO_RESULT, "SAI");
+  memcpy(rand_io, r.auth_vectors[0].rand, 16);
+  close(fd);
+  CHECK(kup_try(kport, IMSI_IO, rand_io) == 200, "K_UP before");
+
+  scenario_slowloris(kport, rand_io);
+  scenario_per_peer(kport, rand_io);
+  scenario_gsup_timers(gport);
+
+  /* A clean exit (ASan would report leaked threads' state here). */
+  CHECK(kill(g_hp, SIGTERM) == 0, "kill");
+  {
+    int status = -1, i;
+    for (i = 0; i < 200; i++) {
+      struct timespec ts = {0, 50 * 1000 * 1000};
+      if (waitpid(g_hp, &status, WNOHANG) == g_hp) {
+        break;
+      }
+      nanosleep(&ts, NULL);
+    }
+    CHECK(i < 200 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "SIGTERM: clean exit (status %d)", status);
+    g_hp = -1;
+  }
+  ok("SIGTERM: clean exit 0");
+  return 0;
+}
+
 static const struct log_info test_log_info = {NULL, NULL, 0, 0, NULL, NULL};
 
 int main(int argc, char **argv) {
   int rv;
   if (argc != 4) {
-    fprintf(stderr, "usage: test_homeproxy auc|upstream MTCHPD MTCSEC\n");
+    fprintf(stderr,
+            "usage: test_homeproxy auc|upstream|hardening MTCHPD MTCSEC\n");
     return 2;
   }
   setvbuf(stdout, NULL, _IONBF, 0);
@@ -1398,6 +1871,8 @@ int main(int argc, char **argv) {
     rv = run_auc(argv[2], argv[3]);
   } else if (strcmp(argv[1], "upstream") == 0) {
     rv = run_upstream(argv[2], argv[3]);
+  } else if (strcmp(argv[1], "hardening") == 0) {
+    rv = run_hardening(argv[2], argv[3]);
   } else {
     return 2;
   }

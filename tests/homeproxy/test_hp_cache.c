@@ -2,8 +2,9 @@
  * Unit tests of mtchpd's vector table (apps/mtchpd/cache.c): the hashed
  * (IMSI, RAND) -> (CK, IK) lookup with 50,000 entries, its bound (the
  * oldest entries are overwritten), expiry (keys zeroized as soon as they
- * expire, "expired" still told apart from "unknown") and duplicates.  No
- * daemon, a fake clock.  CTest homeproxy.cache.
+ * expire, "expired" still told apart from "unknown"), duplicates, and
+ * vectors whose CK went to the SGSN (kept without keys, never served).
+ * No daemon, a fake clock.  CTest homeproxy.cache.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -48,7 +49,7 @@ static void put_range(hp_cache *c, uint32_t from, uint32_t to,
     char imsi[16];
     uint8_t r[16], ck[16], ik[16];
     entry(i, imsi, r, ck, ik);
-    hp_cache_put(c, imsi, r, ck, ik, now);
+    hp_cache_put(c, imsi, r, ck, ik, 0, now);
   }
 }
 
@@ -194,20 +195,20 @@ static void test_hp_cache_tiny_and_duplicates(void **state) {
   assert_int_equal(hp_cache_init(&c, 0, LIFETIME_S), -1);
   assert_int_equal(hp_cache_init(&c, 1, LIFETIME_S), 0);
   entry(1, imsi, r, ck, ik);
-  hp_cache_put(&c, imsi, r, ck, ik, T0);
+  hp_cache_put(&c, imsi, r, ck, ik, 0, T0);
   assert_int_equal(hp_cache_get(&c, imsi, r, T0, gck, gik), 0);
   /* The same (IMSI, RAND) again (an upstream HLR repeating a RAND): the
    * newest keys win. */
   memset(ck2, 0xa5, sizeof(ck2));
-  hp_cache_put(&c, imsi, r, ck2, ik, T0 + 1);
+  hp_cache_put(&c, imsi, r, ck2, ik, 0, T0 + 1);
   assert_int_equal(hp_cache_get(&c, imsi, r, T0 + 1, gck, gik), 0);
   assert_memory_equal(gck, ck2, 16);
   assert_int_equal(hp_cache_expire(&c, T0 + 1), 1);
   hp_cache_free(&c);
 
   assert_int_equal(hp_cache_init(&c, 4, LIFETIME_S), 0);
-  hp_cache_put(&c, imsi, r, ck, ik, T0);
-  hp_cache_put(&c, imsi, r, ck2, ik, T0 + 5);
+  hp_cache_put(&c, imsi, r, ck, ik, 0, T0);
+  hp_cache_put(&c, imsi, r, ck2, ik, 0, T0 + 5);
   assert_int_equal(hp_cache_get(&c, imsi, r, T0 + 5, gck, gik), 0);
   assert_memory_equal(gck, ck2, 16);
   /* The older copy expires first; the newer one still answers. */
@@ -218,8 +219,60 @@ static void test_hp_cache_tiny_and_duplicates(void **state) {
   hp_cache_free(&c);
 }
 
+/* A vector whose CK (and Kc) went to the SGSN: the table keeps (IMSI,
+ * RAND) and the flag but neither CK nor IK, and the lookup says
+ * MTCSEC_ERR_FORBIDDEN (live or expired), never 0 with keys. */
+static void test_hp_cache_ck_released(void **state) {
+  hp_cache c;
+  char imsi[16], imsi2[16];
+  uint8_t r[16], ck[16], ik[16], r2[16], ck2[16], ik2[16], gck[16], gik[16];
+  size_t i;
+  (void)state;
+  assert_int_equal(hp_cache_init(&c, 8, LIFETIME_S), 0);
+  entry(1, imsi, r, ck, ik);
+  entry(2, imsi2, r2, ck2, ik2);
+  hp_cache_put(&c, imsi, r, ck, ik, HP_VEC_CK_RELEASED, T0);
+  hp_cache_put(&c, imsi2, r2, ck2, ik2, 0, T0);
+  memset(gck, 0xee, sizeof(gck));
+  memset(gik, 0xee, sizeof(gik));
+  assert_int_equal(hp_cache_get(&c, imsi, r, T0 + 1, gck, gik),
+                   MTCSEC_ERR_FORBIDDEN);
+  /* Nothing was copied out, and the slot holds no key. */
+  for (i = 0; i < 16; i++) {
+    assert_int_equal(gck[i], 0xee);
+    assert_int_equal(gik[i], 0xee);
+  }
+  for (i = 0; i < c.cap; i++) {
+    if (c.v[i].state != HP_VEC_FREE && c.v[i].ck_released) {
+      assert_true(all_zero(c.v[i].ck, 16) && all_zero(c.v[i].ik, 16));
+      assert_memory_equal(c.v[i].rand, r, 16);
+    }
+  }
+  /* The other vector of the table is served as before. */
+  assert_int_equal(hp_cache_get(&c, imsi2, r2, T0 + 1, gck, gik), 0);
+  assert_memory_equal(gck, ck2, 16);
+  assert_memory_equal(gik, ik2, 16);
+  /* Expired, it is still refused for the same reason. */
+  assert_int_equal(hp_cache_expire(&c, T0 + LIFETIME_S * 1000u), 0);
+  assert_int_equal(hp_cache_get(&c, imsi, r, T0 + LIFETIME_S * 1000u, gck, gik),
+                   MTCSEC_ERR_FORBIDDEN);
+  assert_int_equal(
+    hp_cache_get(&c, imsi2, r2, T0 + LIFETIME_S * 1000u, gck, gik),
+    MTCSEC_ERR_EXPIRED);
+  /* A slot reused by a servable vector loses the flag. */
+  hp_cache_free(&c);
+  assert_int_equal(hp_cache_init(&c, 1, LIFETIME_S), 0);
+  hp_cache_put(&c, imsi, r, ck, ik, HP_VEC_CK_RELEASED, T0);
+  hp_cache_put(&c, imsi2, r2, ck2, ik2, 0, T0);
+  assert_int_equal(hp_cache_get(&c, imsi2, r2, T0, gck, gik), 0);
+  assert_int_equal(hp_cache_get(&c, imsi, r, T0, gck, gik),
+                   MTCSEC_ERR_NOT_FOUND);
+  hp_cache_free(&c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_hp_cache_ck_released),
     cmocka_unit_test(test_hp_cache_50000_lookups),
     cmocka_unit_test(test_hp_cache_expires_and_zeroizes),
     cmocka_unit_test(test_hp_cache_bounded),
