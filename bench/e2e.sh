@@ -20,7 +20,9 @@
 # Knobs (environment): MTCSEC_E2E_DIR (build/bench-e2e), MTCSEC_E2E_DURATION
 # seconds per measured window (10), MTCSEC_E2E_WARMUP (2), MTCSEC_E2E_CONNS
 # ("1 8 32"), MTCSEC_E2E_WINDOW (64), MTCSEC_E2E_BIG devices of the large
-# store (1000000), MTCSEC_E2E_M1S M1s built per run (1000000),
+# store (1000000), MTCSEC_E2E_M1S M1s built per run (default: 150000 per
+# second of warm-up and window, enough for 150k handshakes/s; a run whose
+# pool runs out ends its window early and says pool_exhausted=1),
 # MTCSEC_E2E_QUIET_WAIT seconds in all to wait for a quiet machine (60).
 # State directories are made under $TMPDIR (else /tmp) and removed at exit.
 set -euo pipefail
@@ -32,7 +34,7 @@ WARM=${MTCSEC_E2E_WARMUP:-2}
 CONNS=${MTCSEC_E2E_CONNS:-1 8 32}
 WIN=${MTCSEC_E2E_WINDOW:-64}
 BIG=${MTCSEC_E2E_BIG:-1000000}
-M1S=${MTCSEC_E2E_M1S:-1000000}
+M1S=${MTCSEC_E2E_M1S:-0}
 SMALL=10000
 R=$B/results
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -148,7 +150,7 @@ mtcsd_run() {
   start_mtcsd "$1"
   timeout 180 "$E2E" load --dir "$1" --pid "$MPID" --devices "$2" \
     --conns "$3" --window "$4" --duration "$6" --warmup "$WARM" \
-    --m1s "$(($6 < 20 ? M1S : 2 * M1S))" --label "$5" \
+    --m1s "$((M1S > 0 ? M1S : 150000 * ($6 + WARM)))" --label "$5" \
     --order "${7:-scattered}" \
     2> >(tee -a "$R/progress.log" >&2) | tee -a "$R/e2e.txt"
   stop_mtcsd "$1"

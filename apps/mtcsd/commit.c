@@ -57,7 +57,20 @@ int mtcsd_committer_init(mtcsd_committer *c, mtcsd_daemon *d,
   }
   rv = mtcsec_sqlite_open(&c->db, d->cfg.database, kek, &c->crypto, 0, err,
                           errlen);
-  return rv == 0 ? 0 : -1;
+  if (rv != 0) {
+    return -1;
+  }
+  /* A commit of nothing folds the session log left by a crash into the
+   * nonce windows (docs/STORE.md), before the workers read them.  On
+   * failure the workers read the log and the first commit folds it. */
+  rv = mtcsec_sqlite_ops.commit(c->db, NULL, 0, NULL);
+  if (rv != 0) {
+    app_log(MTCSEC_LOG_WARN,
+            "event=store_fold_failed err=%s detail=\"%s\" "
+            "action=\"retried at the first commit\"",
+            mtcsec_errname(rv), mtcsec_sqlite_errmsg(c->db));
+  }
+  return 0;
 }
 
 void mtcsd_committer_free(mtcsd_committer *c) {

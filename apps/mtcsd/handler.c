@@ -30,6 +30,9 @@ static void core_on_result(void *user_data, const mtcsec_srv_result *r) {
   (void)user_data;
 
   mtcsd_metrics_result(r->errcode, r->duplicate, ms);
+  if (app_log_level() < MTCSEC_LOG_INFO) {
+    return; /* nothing to format */
+  }
   app_format_id(ue, r->ueid);
   if (r->mtcd_id != NULL) {
     app_format_id(dev, r->mtcd_id);
@@ -59,12 +62,26 @@ static void core_log(void *user_data, int level, const char *msg) {
                msg);
 }
 
+/* The levels core_log passes on at the current log level (which SIGHUP may
+ * change): the core formats nothing else. */
+static void core_sync_log_level(mtcsd_worker *w) {
+  int app = app_log_level();
+  mtcsec_srv_set_log_level(w->srv, app >= MTCSEC_LOG_DEBUG ? MTCSEC_LOG_DEBUG
+                                   : app < MTCSEC_LOG_WARN ? app
+                                                           : MTCSEC_LOG_WARN);
+}
+
 static const mtcsec_srv_callbacks core_callbacks = {core_on_result};
 
 int mtcsd_core_create(mtcsd_worker *w) {
+  int rv;
   w->srv_cfg.log = core_log;
-  return mtcsec_srv_new(&w->srv, &w->srv_cfg, &w->crypto, &mtcsec_sqlite_ops,
-                        w->db, &core_callbacks, w);
+  rv = mtcsec_srv_new(&w->srv, &w->srv_cfg, &w->crypto, &mtcsec_sqlite_ops,
+                      w->db, &core_callbacks, w);
+  if (rv == 0) {
+    core_sync_log_level(w);
+  }
+  return rv;
 }
 
 void mtcsd_core_set_rate(mtcsd_worker *w, uint32_t rate_per_minute) {
@@ -219,6 +236,7 @@ void mtcsd_core_frame(mtcsd_worker *w, uint64_t conn,
 
 void mtcsd_core_pump(mtcsd_worker *w) {
   mtcsd_msg *m;
+  core_sync_log_level(w);
   core_drain_answers(w);
   /* m is out of the backlog while the core handles it: its answer may close
    * its connection, and mtcsd_core_conn_closed() then frees that

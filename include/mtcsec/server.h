@@ -143,6 +143,15 @@ void mtcsec_srv_set_rate(mtcsec_srv *srv, uint32_t rate_per_minute);
 void mtcsec_srv_conn_closed(mtcsec_srv *srv, uint64_t conn);
 
 /**
+ * Most verbose level (MTCSEC_LOG_ERROR .. MTCSEC_LOG_DEBUG) of the lines the
+ * core formats for cfg->log; MTCSEC_LOG_DEBUG (all) after mtcsec_srv_new().
+ * A daemon that drops the core's info lines sets a lower level, so that
+ * they are not formatted at all (one per exchange).  May be called at any
+ * time, not from a callback.
+ */
+void mtcsec_srv_set_log_level(mtcsec_srv *srv, int level);
+
+/**
  * Builds the revocation (section 7) of session (mtcd_id, key_id,
  * mtcd_nonce), looking up the device's K_auth and suite in the store.
  * Returns its length, NOT_FOUND, NOBUF, STORE or the provider's error.

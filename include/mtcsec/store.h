@@ -87,6 +87,18 @@ typedef struct mtcsec_store_ops {
    */
   int (*commit)(void *st, mtcsec_store_txn *const *txns, size_t n,
                 int *results);
+  /**
+   * Optional (NULL when the store does not provide it): the two lookups of
+   * one M2 in one call, for a store where each call has a fixed cost (a
+   * read transaction).  Returns what get_device(dev) returns, with *out
+   * set as it sets it; when that is 0, *grant_rv is what get_grant(dev, ue)
+   * returns and *grant what it sets.  The server core calls it instead of
+   * get_device and get_grant.
+   */
+  int (*get_device_grant)(void *st, const uint8_t dev[MTCSEC_ID_LEN],
+                          const uint8_t ue[MTCSEC_ID_LEN],
+                          mtcsec_store_device *out, mtcsec_store_grant *grant,
+                          int *grant_rv);
 } mtcsec_store_ops;
 
 /* ------------------------------------------------------ in-memory store */

@@ -53,11 +53,22 @@
 /* Rate-limit bucket unit: one key is worth 60000 (keys/minute times ms). */
 #define SRV_RATE_UNIT 60000u
 
+/* A log line of the core, formatted only when its level is wanted
+ * (mtcsec_srv_set_log_level): one result line per exchange otherwise costs
+ * a vsnprintf that nobody reads. */
+#define SRV_LOG(srv, lvl, ...)                                                 \
+  do {                                                                         \
+    if ((lvl) <= (srv)->log_level) {                                           \
+      MTCSEC_LOG((srv)->cfg.log, (srv)->user_data, (lvl), __VA_ARGS__);        \
+    }                                                                          \
+  } while (0)
+
 /* Device cache entry (open addressing, linear probing, keyed by MTCdID). */
 typedef struct srv_dev {
   mtcsec_window window;  /* the durable window plus transactions in flight */
   uint64_t rl_tokens;    /* rate-limit bucket, in SRV_RATE_UNIT per key */
   mtcsec_tstamp rl_last; /* last refill of the bucket */
+  size_t txns;           /* its transactions in flight (list), or SRV_NONE */
   uint8_t id[MTCSEC_ID_LEN];
   uint16_t next_key_id; /* the durable next key id plus those in flight */
   uint8_t used;         /* slot occupied */
@@ -72,7 +83,8 @@ typedef struct srv_txn {
   uint64_t seq;        /* order of preparation */
   uint64_t conn;
   mtcsec_tstamp started;
-  size_t followers; /* first follower, SRV_NONE if none */
+  size_t followers;          /* first follower, SRV_NONE if none */
+  size_t dev_next, dev_prev; /* its device's in-flight list */
   uint32_t req_id;
   uint32_t hash; /* duplicate-cache hash of (UE, M1) */
   uint8_t state;
@@ -114,6 +126,7 @@ typedef struct srv_dup {
 
 struct mtcsec_srv {
   mtcsec_srv_config cfg;
+  int log_level; /* most verbose level formatted for cfg.log */
   mtcsec_mem mem;
   const mtcsec_crypto *crypto;
   const mtcsec_store_ops *store;
@@ -163,8 +176,11 @@ typedef struct srv_req {
   const uint8_t *mtcd_id; /* NULL until the M1 decoded */
   mtcsec_hs m1;
   mtcsec_dinfo di;
-  mtcsec_store_device dev; /* secret: zeroized at the end of recv */
-  int err;                 /* the mtcsec_err behind an INTERNAL, for logs */
+  mtcsec_store_device dev;  /* secret: zeroized at the end of recv */
+  mtcsec_store_grant grant; /* from get_device_grant, when have_grant */
+  int grant_rv;
+  int have_grant;
+  int err; /* the mtcsec_err behind an INTERNAL, for logs */
 } srv_req;
 
 void mtcsec_srv_config_default(mtcsec_srv_config *cfg) {
@@ -273,28 +289,37 @@ static int dev_grow(mtcsec_srv *srv) {
   return 0;
 }
 
-/*
- * The i-th transaction in flight: pending ones first, then those of the
- * outstanding batch; NULL past the end.  Callers skip TXN_DONE.
- */
-static srv_txn *inflight_at(mtcsec_srv *srv, size_t i) {
-  if (i < srv->npending) {
-    return &srv->txns[srv->pending[i]];
+/* Links t into the in-flight list of its device d. */
+static void dev_link(mtcsec_srv *srv, srv_dev *d, srv_txn *t) {
+  size_t idx = (size_t)(t - srv->txns);
+  t->dev_prev = SRV_NONE;
+  t->dev_next = d->txns;
+  if (d->txns != SRV_NONE) {
+    srv->txns[d->txns].dev_prev = idx;
   }
-  i -= srv->npending;
-  if (srv->batch_out && i < srv->nbatch) {
-    return &srv->txns[srv->batch_idx[i]];
+  d->txns = idx;
+}
+
+/* Unlinks t from its device's list (d NULL: the device is unknown). */
+static void dev_unlink(mtcsec_srv *srv, srv_dev *d, srv_txn *t) {
+  if (t->dev_prev != SRV_NONE) {
+    srv->txns[t->dev_prev].dev_next = t->dev_next;
+  } else if (d != NULL && d->txns == (size_t)(t - srv->txns)) {
+    d->txns = t->dev_next;
   }
-  return NULL;
+  if (t->dev_next != SRV_NONE) {
+    srv->txns[t->dev_next].dev_prev = t->dev_prev;
+  }
+  t->dev_next = t->dev_prev = SRV_NONE;
 }
 
 /*
  * Recomputes the cached state of d: the durable state from the store plus
- * every transaction still in flight (pending or in an outstanding batch).
- * On a store failure d stays unloaded and is reloaded on its next use.
+ * its transactions still in flight (pending or in an outstanding batch:
+ * d's list).  On a store failure d stays unloaded and is reloaded on its
+ * next use.
  */
 static int dev_reload(mtcsec_srv *srv, srv_dev *d) {
-  const srv_txn *t;
   mtcsec_store_devstate ds;
   uint64_t best = 0;
   uint16_t next = 0;
@@ -309,11 +334,8 @@ static int dev_reload(mtcsec_srv *srv, srv_dev *d) {
   }
   d->window = ds.window;
   d->next_key_id = ds.next_key_id;
-  for (i = 0; (t = inflight_at(srv, i)) != NULL; i++) {
-    if ((t->state != TXN_PENDING && t->state != TXN_BATCH) ||
-        memcmp(t->st.session.mtcd_id, d->id, MTCSEC_ID_LEN) != 0) {
-      continue;
-    }
+  for (i = d->txns; i != SRV_NONE; i = srv->txns[i].dev_next) {
+    const srv_txn *t = &srv->txns[i];
     if (mtcsec_window_check(&d->window, t->st.nonce) == 0) {
       mtcsec_window_update(&d->window, t->st.nonce);
     }
@@ -352,6 +374,7 @@ static int dev_get(mtcsec_srv *srv, const uint8_t id[MTCSEC_ID_LEN],
     memset(d, 0, sizeof(*d));
     memcpy(d->id, id, MTCSEC_ID_LEN);
     d->used = 1;
+    d->txns = SRV_NONE;
     d->rl_tokens = (uint64_t)srv->cfg.rate_per_minute * SRV_RATE_UNIT;
     d->rl_last = now;
     srv->ndevs++;
@@ -434,8 +457,7 @@ static void out_push(mtcsec_srv *srv, uint64_t conn, uint32_t req_id,
 
   if (srv->out_count >= srv->cfg.max_queued) {
     /* Cannot happen: answer places are reserved (out_room). */
-    MTCSEC_LOG(srv->cfg.log, srv->user_data, MTCSEC_LOG_ERROR,
-               "srv queue full req=%" PRIu32, req_id);
+    SRV_LOG(srv, MTCSEC_LOG_ERROR, "srv queue full req=%" PRIu32, req_id);
     return;
   }
   o = &srv->out[(srv->out_head + srv->out_count) % srv->cfg.max_queued];
@@ -463,13 +485,13 @@ static void srv_result(mtcsec_srv *srv, uint64_t conn, uint32_t req_id,
   mtcsec_srv_result r;
   char ue_hex[17], dev_hex[17];
 
-  MTCSEC_LOG(
-    srv->cfg.log, srv->user_data, MTCSEC_LOG_INFO,
-    "srv ue=%s dev=%s req=%" PRIu32 " conn=%" PRIu64 " result=%s dup=%u%s%s",
-    mtcsec_id_hex(ue_hex, ueid),
-    mtcd_id != NULL ? mtcsec_id_hex(dev_hex, mtcd_id) : "-", req_id, conn,
-    code == 0 ? "OK" : mtcsec_errcode_name(code), (unsigned)duplicate,
-    err != 0 ? " err=" : "", err != 0 ? mtcsec_errname(err) : "");
+  SRV_LOG(srv, MTCSEC_LOG_INFO,
+          "srv ue=%s dev=%s req=%" PRIu32 " conn=%" PRIu64
+          " result=%s dup=%u%s%s",
+          mtcsec_id_hex(ue_hex, ueid),
+          mtcd_id != NULL ? mtcsec_id_hex(dev_hex, mtcd_id) : "-", req_id, conn,
+          code == 0 ? "OK" : mtcsec_errcode_name(code), (unsigned)duplicate,
+          err != 0 ? " err=" : "", err != 0 ? mtcsec_errname(err) : "");
   if (srv->cb == NULL || srv->cb->on_result == NULL) {
     return;
   }
@@ -567,15 +589,15 @@ static void dup_insert(mtcsec_srv *srv, const srv_txn *t, mtcsec_tstamp now) {
 
 /* ------------------------------------------------------- transactions */
 
-/* The in-flight transaction of the identical M1 from the same UE. */
-static srv_txn *txn_find(mtcsec_srv *srv, uint32_t hash,
+/* The in-flight transaction of the identical M1 from the same UE (the same
+ * M1 names the same device d: only d's list is searched). */
+static srv_txn *txn_find(mtcsec_srv *srv, const srv_dev *d, uint32_t hash,
                          const uint8_t ueid[MTCSEC_ID_LEN], const uint8_t *m1,
                          size_t m1len) {
-  srv_txn *t;
   size_t i;
-  for (i = 0; (t = inflight_at(srv, i)) != NULL; i++) {
-    if ((t->state == TXN_PENDING || t->state == TXN_BATCH) && t->hash == hash &&
-        t->m1len == m1len &&
+  for (i = d->txns; i != SRV_NONE; i = srv->txns[i].dev_next) {
+    srv_txn *t = &srv->txns[i];
+    if (t->hash == hash && t->m1len == m1len &&
         memcmp(t->st.session.ueid, ueid, MTCSEC_ID_LEN) == 0 &&
         memcmp(t->m1, m1, m1len) == 0) {
       return t;
@@ -588,6 +610,7 @@ static void txn_release(mtcsec_srv *srv, srv_txn *t) {
   mtcsec_zeroize(t, sizeof(*t));
   t->state = TXN_FREE;
   t->followers = SRV_NONE;
+  t->dev_next = t->dev_prev = SRV_NONE;
   srv->txn_free[srv->ntxn_free++] = (size_t)(t - srv->txns);
 }
 
@@ -652,6 +675,7 @@ int mtcsec_srv_new(mtcsec_srv **psrv, const mtcsec_srv_config *cfg,
     return MTCSEC_ERR_NOMEM;
   }
   srv->cfg = *cfg;
+  srv->log_level = MTCSEC_LOG_DEBUG;
   srv->mem = *mem;
   srv->cfg.mem = &srv->mem;
   srv->crypto = crypto;
@@ -699,6 +723,7 @@ int mtcsec_srv_new(mtcsec_srv **psrv, const mtcsec_srv_config *cfg,
   /* Free stacks: slot 0 is handed out first. */
   for (i = 0; i < cfg->max_inflight; i++) {
     srv->txns[i].followers = SRV_NONE;
+    srv->txns[i].dev_next = srv->txns[i].dev_prev = SRV_NONE;
     srv->txn_free[i] = cfg->max_inflight - 1 - i;
     srv->fols[i].next = i + 1 < cfg->max_inflight ? i + 1 : SRV_NONE;
   }
@@ -750,7 +775,7 @@ void mtcsec_srv_del(mtcsec_srv *srv) {
  * less than dup_ttl ago, a follower if it is still in flight, else REPLAY.
  * Returns 0 when handled, an ERR code (> 0), or BUSY.
  */
-static int srv_on_replay(mtcsec_srv *srv, srv_req *q) {
+static int srv_on_replay(mtcsec_srv *srv, srv_req *q, const srv_dev *d) {
   uint32_t hash = srv_m1_hash(q->ueid, q->m1.mic, q->m1.miclen);
   const srv_dup *e = dup_find(srv, hash, q->ueid, q->body, q->bodylen, q->now);
   srv_txn *t;
@@ -761,7 +786,7 @@ static int srv_on_replay(mtcsec_srv *srv, srv_req *q) {
                q->now, q->now);
     return 0;
   }
-  t = txn_find(srv, hash, q->ueid, q->body, q->bodylen);
+  t = txn_find(srv, d, hash, q->ueid, q->body, q->bodylen);
   if (t != NULL) {
     size_t f = srv->fol_free;
     srv_follower *fo;
@@ -880,6 +905,7 @@ static int srv_prepare(mtcsec_srv *srv, srv_req *q, srv_dev *d, uint64_t nonce,
     d->rl_tokens -= SRV_RATE_UNIT;
   }
   t->state = TXN_PENDING;
+  dev_link(srv, d, t);
   srv->ntxn_free--;
   srv->pending[srv->npending++] = (size_t)(t - srv->txns);
   rv = 0;
@@ -888,6 +914,7 @@ cleanup:
   if (rv != 0) {
     mtcsec_zeroize(t, sizeof(*t));
     t->followers = SRV_NONE;
+    t->dev_next = t->dev_prev = SRV_NONE;
     q->err = rv;
     rv = MTCSEC_ERRCODE_INTERNAL;
   }
@@ -919,8 +946,15 @@ static int srv_check_m2(mtcsec_srv *srv, srv_req *q) {
   if (memcmp(q->m1.id_b, srv->cfg.mtcs_id, MTCSEC_ID_LEN) != 0) {
     return MTCSEC_ERRCODE_WRONG_SERVER;
   }
-  /* 3 UNKNOWN_DEVICE */
-  rv = srv->store->get_device(srv->store_ctx, q->m1.id_a, &q->dev);
+  /* 3 UNKNOWN_DEVICE (with the grant of step 9, when the store reads both
+   * at once: the lookup does not depend on the checks in between) */
+  if (srv->store->get_device_grant != NULL) {
+    rv = srv->store->get_device_grant(srv->store_ctx, q->m1.id_a, q->ueid,
+                                      &q->dev, &q->grant, &q->grant_rv);
+    q->have_grant = rv == 0;
+  } else {
+    rv = srv->store->get_device(srv->store_ctx, q->m1.id_a, &q->dev);
+  }
   if (rv == MTCSEC_ERR_NOT_FOUND) {
     return MTCSEC_ERRCODE_UNKNOWN_DEVICE;
   }
@@ -960,11 +994,18 @@ static int srv_check_m2(mtcsec_srv *srv, srv_req *q) {
   }
   nonce = mtcsec_get_u64(q->m1.nonce);
   if (mtcsec_window_check(&d->window, nonce) != 0) {
-    return srv_on_replay(srv, q);
+    return srv_on_replay(srv, q, d);
   }
   /* 9 UE_NOT_AUTHORIZED: PERMS = grant, intersected with REQ_PERMS. */
   memset(&grant, 0, sizeof(grant));
-  rv = srv->store->get_grant(srv->store_ctx, q->m1.id_a, q->ueid, &grant);
+  if (q->have_grant) {
+    rv = q->grant_rv;
+    if (rv == 0) {
+      grant = q->grant;
+    }
+  } else {
+    rv = srv->store->get_grant(srv->store_ctx, q->m1.id_a, q->ueid, &grant);
+  }
   if (rv == MTCSEC_ERR_NOT_FOUND) {
     return MTCSEC_ERRCODE_UE_NOT_AUTHORIZED;
   }
@@ -1084,6 +1125,7 @@ int mtcsec_srv_take_batch(mtcsec_srv *srv, mtcsec_srv_batch *b) {
 
 int mtcsec_srv_batch_done(mtcsec_srv *srv, mtcsec_srv_batch *b, int rv,
                           mtcsec_tstamp now) {
+  int failed = 0;
   size_t i;
 
   if (srv == NULL || b == NULL) {
@@ -1100,10 +1142,12 @@ int mtcsec_srv_batch_done(mtcsec_srv *srv, mtcsec_srv_batch *b, int rv,
    * cached state is recomputed below. */
   for (i = 0; i < srv->nbatch; i++) {
     srv_txn *t = &srv->txns[srv->batch_idx[i]];
+    srv_dev *d = dev_find(srv, t->st.session.mtcd_id);
     /* A failed store call fails the whole batch (nothing was written). */
     int res = rv == 0 ? srv->batch_results[i] : rv;
     uint8_t code;
     t->state = TXN_DONE;
+    dev_unlink(srv, d, t); /* no longer in flight */
     if (res == 0) {
       code = 0;
     } else if (res == MTCSEC_ERR_REPLAY) {
@@ -1115,16 +1159,17 @@ int mtcsec_srv_batch_done(mtcsec_srv *srv, mtcsec_srv_batch *b, int rv,
     if (code == 0) {
       dup_insert(srv, t, now);
     } else {
-      srv_dev *d = dev_find(srv, t->st.session.mtcd_id);
+      failed = 1;
       if (d != NULL) {
         rl_refund(srv, d);
         d->loaded = 0;
       }
     }
   }
-  /* 2: reload the devices of failed exchanges (store + still in flight);
-   * TXN_DONE transactions no longer count as in flight. */
-  for (i = 0; i < srv->nbatch; i++) {
+  /* 2: reload the devices of failed exchanges (store + their exchanges
+   * still pending: each device's own list, so a failed batch costs its
+   * size, not its size times the exchanges in flight). */
+  for (i = 0; failed && i < srv->nbatch; i++) {
     srv_txn *t = &srv->txns[srv->batch_idx[i]];
     srv_dev *d = dev_find(srv, t->st.session.mtcd_id);
     char dev_hex[17];
@@ -1132,9 +1177,9 @@ int mtcsec_srv_batch_done(mtcsec_srv *srv, mtcsec_srv_batch *b, int rv,
       continue;
     }
     if (dev_reload(srv, d) != 0) {
-      MTCSEC_LOG(srv->cfg.log, srv->user_data, MTCSEC_LOG_WARN,
-                 "srv dev=%s reload failed: reload on next use",
-                 mtcsec_id_hex(dev_hex, d->id));
+      SRV_LOG(srv, MTCSEC_LOG_WARN,
+              "srv dev=%s reload failed: reload on next use",
+              mtcsec_id_hex(dev_hex, d->id));
     }
   }
   /* 3: free. */
@@ -1210,15 +1255,27 @@ void mtcsec_srv_conn_closed(mtcsec_srv *srv, uint64_t conn) {
     out_pop(srv);
   }
   /* Exchanges in flight still commit (the key is issued and recorded), but
-   * their answers go nowhere. */
-  for (i = 0; i < srv->cfg.max_inflight; i++) {
-    srv_txn *t = &srv->txns[i];
-    if (t->state != TXN_FREE && t->conn == conn) {
+   * their answers go nowhere.  Only those in flight are visited (pending,
+   * then the outstanding batch), with their followers. */
+  for (i = 0; i < srv->npending + (srv->batch_out ? srv->nbatch : 0); i++) {
+    srv_txn *t =
+      &srv->txns[i < srv->npending ? srv->pending[i]
+                                   : srv->batch_idx[i - srv->npending]];
+    size_t f;
+    if (t->conn == conn) {
       t->conn_dead = 1;
     }
-    if (srv->fols[i].used && srv->fols[i].conn == conn) {
-      srv->fols[i].conn_dead = 1;
+    for (f = t->followers; f != SRV_NONE; f = srv->fols[f].next) {
+      if (srv->fols[f].conn == conn) {
+        srv->fols[f].conn_dead = 1;
+      }
     }
+  }
+}
+
+void mtcsec_srv_set_log_level(mtcsec_srv *srv, int level) {
+  if (srv != NULL) {
+    srv->log_level = level;
   }
 }
 

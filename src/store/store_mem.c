@@ -334,7 +334,8 @@ static int mem_commit(void *vst, mtcsec_store_txn *const *txns, size_t n,
 }
 
 const mtcsec_store_ops mtcsec_store_mem_ops = {
-  mem_get_device, mem_get_state, mem_get_grant, mem_relay_allowed, mem_commit};
+  mem_get_device,    mem_get_state, mem_get_grant,
+  mem_relay_allowed, mem_commit,    NULL};
 
 /* ----------------------------------------------------------- public */
 

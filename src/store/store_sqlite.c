@@ -1,7 +1,9 @@
 /*
- * SQLite store (store_sqlite.h): opening, the ops table of store.h and the
- * group commit.  Administration calls are in store_sqlite_admin.c, the
- * schema in store_sqlite_schema.c, the KEK in kek.c.
+ * SQLite store (store_sqlite.h): opening and the ops table of store.h.  The
+ * group commit and the nonce windows are in store_sqlite_log.c, the
+ * administration calls in store_sqlite_admin.c, the schema in
+ * store_sqlite_schema.c, the KEK in kek.c, the hot-path unwrap in
+ * store_sqlite_unwrap.c.
  *
  * Same semantics as the in-memory store (store_mem.c), plus what memory
  * cannot give: durability, grants by device group with validity periods,
@@ -15,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +32,11 @@
 #include "core/util.h"
 #include "store/sqlite_schema.h"
 
+/* session_run.run in the statements below is id >> 14. */
+#if SQ_RUN_BITS != 14
+#  error "SQ_RUN_BITS changed: update the statements and the migration"
+#endif
+
 /* The busy timeout the header promises. */
 #define SQ_BUSY_TIMEOUT_MS 5000
 
@@ -37,8 +45,15 @@ static const char *const sq_sql[SQ__COUNT] = {
   [SQ_COMMIT] = "COMMIT",
   [SQ_ROLLBACK] = "ROLLBACK",
   [SQ_GET_DEVICE] = "SELECT suite, disabled, keys FROM device WHERE id = ?1",
-  [SQ_GET_STATE] =
-    "SELECT top, bitmap, next_key_id FROM devstate WHERE id = ?1",
+  /* The devstate row alone (the committer, whose log state is exact). */
+  [SQ_GET_STATE] = "SELECT top, bitmap, next_key_id, sessions, upto "
+                   "FROM devstate WHERE id = ?1",
+  /* The row and, in the same snapshot, the log's last session and folded
+   * mark (store_sqlite_log.c decides whether the row is the whole state). */
+  [SQ_GET_STATE_HEAD] =
+    "SELECT (SELECT coalesce(max(id), 0) FROM session), l.folded, d.top, "
+    "d.bitmap, d.next_key_id, d.sessions, d.upto FROM store_log l "
+    "LEFT JOIN devstate d ON d.id = ?1",
   /* A device grant, when there is one, decides alone (validity included);
    * otherwise the grant of the device's group. */
   [SQ_GET_GRANT] =
@@ -49,16 +64,28 @@ static const char *const sq_sql[SQ__COUNT] = {
     "FROM device d JOIN grant_group g ON g.grp = d.grp AND g.ueid = ?2 "
     "WHERE d.id = ?1 "
     "ORDER BY pri LIMIT 1",
+  /* Columns: suite, disabled, keys, then a device grant (present, perms,
+   * lifetime, not_before, not_after), then the group grant, read only when
+   * there is no device grant (same five). */
+  [SQ_GET_DEVICE_GRANT] =
+    "SELECT d.suite, d.disabled, d.keys, gd.device IS NOT NULL, gd.perms, "
+    "gd.lifetime, gd.not_before, gd.not_after, gg.grp IS NOT NULL, gg.perms, "
+    "gg.lifetime, gg.not_before, gg.not_after FROM device d "
+    "LEFT JOIN grant_device gd ON gd.device = d.id AND gd.ueid = ?2 "
+    "LEFT JOIN grant_group gg ON gd.device IS NULL AND gg.grp = d.grp "
+    "AND gg.ueid = ?2 WHERE d.id = ?1",
   [SQ_RELAY_ALLOWED] =
     "SELECT 1 FROM relay_device WHERE device = ?1 AND gwid = ?2 "
     "UNION ALL "
     "SELECT 1 FROM device d JOIN relay_group r ON r.grp = d.grp "
     "AND r.gwid = ?2 WHERE d.id = ?1 LIMIT 1",
+  /* A fold writes absolute values; never an older state over a newer. */
   [SQ_PUT_STATE] =
-    "INSERT INTO devstate (id, top, bitmap, next_key_id, sessions) "
-    "VALUES (?1, ?2, ?3, ?4, 1) ON CONFLICT (id) DO UPDATE SET "
+    "INSERT INTO devstate (id, top, bitmap, next_key_id, sessions, upto) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET "
     "top = excluded.top, bitmap = excluded.bitmap, "
-    "next_key_id = excluded.next_key_id, sessions = sessions + 1",
+    "next_key_id = excluded.next_key_id, sessions = excluded.sessions, "
+    "upto = excluded.upto WHERE excluded.upto >= devstate.upto",
   [SQ_PUT_SESSION] =
     "INSERT INTO session (mtcd_id, ueid, mtcd_nonce, mtcs_nonce, suite, "
     "perms, key_id, lifetime, issued_at, issued_unix, path) "
@@ -97,6 +124,19 @@ static const char *const sq_sql[SQ__COUNT] = {
     "UPDATE session SET revoked = ?2 WHERE id = ?1 AND revoked IS NULL",
   [SQ_AUDIT_ADD] = "INSERT INTO audit (at, who, action, subject, detail) "
                    "VALUES (?1, ?2, ?3, ?4, ?5)",
+  /* The session log (store_sqlite_log.c). */
+  [SQ_LOG_HEAD] = "SELECT (SELECT coalesce(max(id), 0) FROM session), "
+                  "folded, indexed, fold_rows FROM store_log",
+  [SQ_LOG_TAIL] = "SELECT id, mtcd_id, mtcd_nonce, key_id FROM session "
+                  "WHERE id > ?1 ORDER BY id",
+  [SQ_LOG_TAIL_DEV] = "SELECT id, mtcd_nonce, key_id FROM session "
+                      "WHERE id > ?1 AND mtcd_id = ?2 ORDER BY id",
+  [SQ_LOG_SET_FOLDED] = "UPDATE store_log SET folded = max(folded, ?1)",
+  [SQ_LOG_INDEX] =
+    "INSERT OR IGNORE INTO session_run (run, mtcd_id, id) "
+    "SELECT id >> 14, mtcd_id, id FROM session WHERE id > ?1 AND id <= ?2 "
+    "ORDER BY 1, 2, 3",
+  [SQ_LOG_SET_INDEXED] = "UPDATE store_log SET indexed = max(indexed, ?1)",
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -233,7 +273,7 @@ int mtcsec_sq_unwrap_device(mtcsec_sqlite *st, const uint8_t id[MTCSEC_ID_LEN],
                           "damaged (%zu bytes); re-provision the device",
                           hex, wrappedlen);
   }
-  n = mtcsec_kek_unwrap(st->kek, wrapped, wrappedlen, plain, sizeof(plain));
+  n = mtcsec_sq_unwrap(st->unwrap, wrapped, wrappedlen, plain, sizeof(plain));
   if (n == MTCSEC_ERR_MIC) {
     rv = mtcsec_sq_errf(
       st, MTCSEC_ERR_STORE,
@@ -316,54 +356,42 @@ static int sq_get_device(void *vst, const uint8_t id[MTCSEC_ID_LEN],
   return rv;
 }
 
-/* The durable window of id; an empty one for a device never seen. */
-static int sq_load_state(mtcsec_sqlite *st, const uint8_t id[MTCSEC_ID_LEN],
-                         mtcsec_store_devstate *out) {
-  sqlite3_stmt *s = mtcsec_sq_stmt(st, SQ_GET_STATE);
-  char hex[17];
-  int rc, rv = 0;
-
-  if (s == NULL) {
-    return MTCSEC_ERR_STORE;
-  }
-  memset(out, 0, sizeof(*out));
-  mtcsec_window_init(&out->window);
-  sq_bind_id(s, 1, id);
-  rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW) {
-    int64_t kid = sqlite3_column_int64(s, 2);
-    if (sqlite3_column_bytes(s, 1) != 8 || kid < 0 || kid > UINT16_MAX) {
-      rv = mtcsec_sq_errf(st, MTCSEC_ERR_STORE,
-                          "sqlite store: the nonce window of device %s is "
-                          "damaged; restore the database from a backup",
-                          mtcsec_id_hex(hex, id));
-    } else {
-      out->window.top = mtcsec_sq_i64_to_u64(sqlite3_column_int64(s, 0));
-      out->window.bitmap = mtcsec_get_u64(sqlite3_column_blob(s, 1));
-      out->next_key_id = (uint16_t)kid;
-    }
-  } else if (rc != SQLITE_DONE) {
-    rv = mtcsec_sq_fail(st, rc, "reading a nonce window");
-  }
-  sqlite3_reset(s);
-  if (rv != 0) {
-    memset(out, 0, sizeof(*out));
-  }
-  return rv;
-}
-
+/* The durable window of id: its devstate row and what the session log
+ * holds beyond it (store_sqlite_log.c); empty for a device never seen. */
 static int sq_get_state(void *vst, const uint8_t id[MTCSEC_ID_LEN],
                         mtcsec_store_devstate *out) {
   if (vst == NULL || id == NULL || out == NULL) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
-  return sq_load_state(vst, id, out);
+  return mtcsec_sq_log_state(vst, id, out, NULL);
 }
 
 /* [not_before, not_after) in unix seconds; 0 = unbounded. */
 static int sq_valid_now(int64_t now, int64_t not_before, int64_t not_after) {
   return (not_before == 0 || now >= not_before) &&
          (not_after == 0 || now < not_after);
+}
+
+/* A grant in columns c (perms), c+1 (lifetime), c+2 (not_before), c+3
+ * (not_after) of a row: 0, NOT_FOUND (outside its validity period) or
+ * STORE (a damaged row). */
+static int sq_grant_cols(mtcsec_sqlite *st, sqlite3_stmt *s, int c,
+                         mtcsec_store_grant *out) {
+  int64_t perms, lifetime;
+  if (!sq_valid_now(mtcsec_sq_now(), sqlite3_column_int64(s, c + 2),
+                    sqlite3_column_int64(s, c + 3))) {
+    return MTCSEC_ERR_NOT_FOUND;
+  }
+  perms = sqlite3_column_int64(s, c);
+  lifetime = sqlite3_column_int64(s, c + 1);
+  if (perms < 0 || perms > UINT8_MAX || lifetime < 0 || lifetime > UINT32_MAX) {
+    return mtcsec_sq_errf(st, MTCSEC_ERR_STORE,
+                          "sqlite store: a grant row is damaged (perms or "
+                          "lifetime out of range); set the grant again");
+  }
+  out->perms = (uint8_t)perms;
+  out->lifetime = (uint32_t)lifetime;
+  return 0;
 }
 
 static int sq_get_grant(void *vst, const uint8_t dev[MTCSEC_ID_LEN],
@@ -387,24 +415,63 @@ static int sq_get_grant(void *vst, const uint8_t dev[MTCSEC_ID_LEN],
     rv = MTCSEC_ERR_NOT_FOUND;
   } else if (rc != SQLITE_ROW) {
     rv = mtcsec_sq_fail(st, rc, "reading a grant");
-  } else if (!sq_valid_now(mtcsec_sq_now(), sqlite3_column_int64(s, 2),
-                           sqlite3_column_int64(s, 3))) {
-    rv = MTCSEC_ERR_NOT_FOUND; /* outside its validity period */
   } else {
-    int64_t perms = sqlite3_column_int64(s, 0);
-    int64_t lifetime = sqlite3_column_int64(s, 1);
-    if (perms < 0 || perms > UINT8_MAX || lifetime < 0 ||
-        lifetime > UINT32_MAX) {
-      rv = mtcsec_sq_errf(st, MTCSEC_ERR_STORE,
-                          "sqlite store: a grant row is damaged (perms or "
-                          "lifetime out of range); set the grant again");
-    } else {
-      out->perms = (uint8_t)perms;
-      out->lifetime = (uint32_t)lifetime;
-      rv = 0;
-    }
+    rv = sq_grant_cols(st, s, 0, out);
   }
   sqlite3_reset(s);
+  return rv;
+}
+
+/* get_device and get_grant in one statement (one read transaction): the
+ * device row, its device grant for ue and, when there is none, the grant
+ * of its group (SQ_GET_DEVICE_GRANT). */
+static int sq_get_device_grant(void *vst, const uint8_t dev[MTCSEC_ID_LEN],
+                               const uint8_t ue[MTCSEC_ID_LEN],
+                               mtcsec_store_device *out,
+                               mtcsec_store_grant *grant, int *grant_rv) {
+  mtcsec_sqlite *st = vst;
+  mtcsec_store_device d;
+  sqlite3_stmt *s;
+  int rc, rv;
+
+  if (st == NULL || dev == NULL || ue == NULL || out == NULL || grant == NULL ||
+      grant_rv == NULL) {
+    return MTCSEC_ERR_INVALID_ARGUMENT;
+  }
+  s = mtcsec_sq_stmt(st, SQ_GET_DEVICE_GRANT);
+  if (s == NULL) {
+    return MTCSEC_ERR_STORE;
+  }
+  sq_bind_id(s, 1, dev);
+  sq_bind_id(s, 2, ue);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_DONE) {
+    sqlite3_reset(s);
+    return MTCSEC_ERR_NOT_FOUND;
+  }
+  if (rc != SQLITE_ROW) {
+    rv = mtcsec_sq_fail(st, rc, "reading a device");
+    sqlite3_reset(s);
+    return rv;
+  }
+  memset(&d, 0, sizeof(d));
+  rv = mtcsec_sq_unwrap_device(st, dev, (uint8_t)sqlite3_column_int(s, 0),
+                               sqlite3_column_blob(s, 2),
+                               (size_t)sqlite3_column_bytes(s, 2), &d);
+  d.disabled = (uint8_t)(sqlite3_column_int(s, 1) != 0);
+  if (rv == 0) {
+    /* As SQ_GET_GRANT: a device grant decides alone, validity included. */
+    if (sqlite3_column_int(s, 3) != 0) {
+      *grant_rv = sq_grant_cols(st, s, 4, grant);
+    } else if (sqlite3_column_int(s, 8) != 0) {
+      *grant_rv = sq_grant_cols(st, s, 9, grant);
+    } else {
+      *grant_rv = MTCSEC_ERR_NOT_FOUND;
+    }
+    memcpy(out, &d, sizeof(d));
+  }
+  sqlite3_reset(s);
+  mtcsec_zeroize(&d, sizeof(d));
   return rv;
 }
 
@@ -435,93 +502,18 @@ static int sq_relay_allowed(void *vst, const uint8_t dev[MTCSEC_ID_LEN],
   return rv;
 }
 
-static int sq_put_state(mtcsec_sqlite *st, const uint8_t id[MTCSEC_ID_LEN],
-                        const mtcsec_store_devstate *ds) {
-  sqlite3_stmt *s = mtcsec_sq_stmt(st, SQ_PUT_STATE);
-  uint8_t bitmap[8];
-  int rc;
-
-  if (s == NULL) {
-    return MTCSEC_ERR_STORE;
-  }
-  mtcsec_put_u64(bitmap, ds->window.bitmap);
-  sq_bind_id(s, 1, id);
-  sqlite3_bind_int64(s, 2, mtcsec_sq_u64_to_i64(ds->window.top));
-  sqlite3_bind_blob(s, 3, bitmap, sizeof(bitmap), SQLITE_STATIC);
-  sqlite3_bind_int64(s, 4, ds->next_key_id);
-  rc = sqlite3_step(s);
-  sqlite3_reset(s);
-  return rc == SQLITE_DONE ? 0 : mtcsec_sq_fail(st, rc, "writing a window");
-}
-
-static int sq_put_session(mtcsec_sqlite *st, const mtcsec_session_rec *r,
-                          int64_t now) {
-  sqlite3_stmt *s = mtcsec_sq_stmt(st, SQ_PUT_SESSION);
-  int rc;
-
-  if (s == NULL) {
-    return MTCSEC_ERR_STORE;
-  }
-  sq_bind_id(s, 1, r->mtcd_id);
-  sq_bind_id(s, 2, r->ueid);
-  sqlite3_bind_blob(s, 3, r->mtcd_nonce, MTCSEC_NONCE_LEN, SQLITE_STATIC);
-  sqlite3_bind_blob(s, 4, r->mtcs_nonce, MTCSEC_NONCE_LEN, SQLITE_STATIC);
-  sqlite3_bind_int(s, 5, r->suite);
-  sqlite3_bind_int(s, 6, r->perms);
-  sqlite3_bind_int(s, 7, r->key_id);
-  sqlite3_bind_int64(s, 8, r->lifetime);
-  sqlite3_bind_int64(s, 9, mtcsec_sq_u64_to_i64(r->issued_at));
-  sqlite3_bind_int64(s, 10, now);
-  /* zeroblob(0) rather than NULL for a direct session. */
-  sqlite3_bind_blob(s, 11, r->path, (int)r->npath * MTCSEC_ID_LEN,
-                    SQLITE_STATIC);
-  rc = sqlite3_step(s);
-  sqlite3_reset(s);
-  return rc == SQLITE_DONE ? 0 : mtcsec_sq_fail(st, rc, "recording a session");
-}
-
-/*
- * One transaction of the batch, inside the batch's SQL transaction: the
- * authoritative replay check against the window as this transaction sees
- * it (earlier transactions of the batch included), then the writes.
- */
-static int sq_commit_one(mtcsec_sqlite *st, const mtcsec_store_txn *t,
-                         int64_t now, int *result) {
-  mtcsec_store_devstate ds;
-  int rv = sq_load_state(st, t->session.mtcd_id, &ds);
-
-  if (rv != 0) {
-    return rv;
-  }
-  if (mtcsec_window_check(&ds.window, t->nonce) != 0) {
-    *result = MTCSEC_ERR_REPLAY; /* nothing written for it */
-    return 0;
-  }
-  mtcsec_window_update(&ds.window, t->nonce);
-  ds.next_key_id = (uint16_t)(t->session.key_id + 1);
-  rv = sq_put_state(st, t->session.mtcd_id, &ds);
-  if (rv == 0) {
-    rv = sq_put_session(st, &t->session, now);
-  }
-  if (rv == 0) {
-    *result = 0;
-  }
-  return rv;
-}
-
 /*
  * Group commit: the whole batch in one IMMEDIATE transaction, made durable
  * by one COMMIT (WAL, synchronous=FULL: one fsync of the WAL per batch).
- * Any failure rolls everything back, so the batch is all or nothing.
+ * Each transaction is checked against the window as the batch has left it
+ * and appends its session to the log (store_sqlite_log.c).  Any failure
+ * rolls everything back, so the batch is all or nothing.
  */
 static int sq_commit(void *vst, mtcsec_store_txn *const *txns, size_t n,
                      int *results) {
-  mtcsec_sqlite *st = vst;
-  int64_t now;
   size_t i;
-  int rv;
 
-  if (st == NULL || (n != 0 && (txns == NULL || results == NULL))) {
+  if (vst == NULL || (n != 0 && (txns == NULL || results == NULL))) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
   for (i = 0; i < n; i++) {
@@ -530,28 +522,16 @@ static int sq_commit(void *vst, mtcsec_store_txn *const *txns, size_t n,
     }
   }
   if (n == 0) {
-    return 0;
+    /* Nothing to commit: fold what the log holds beyond the windows (a
+     * daemon does this once at start-up, after a crash). */
+    return mtcsec_sq_log_prepare(vst);
   }
-  now = mtcsec_sq_now();
-  rv = mtcsec_sq_exec(st, SQ_BEGIN);
-  for (i = 0; rv == 0 && i < n; i++) {
-    rv = sq_commit_one(st, txns[i], now, &results[i]);
-  }
-  if (rv == 0) {
-    rv = mtcsec_sq_exec(st, SQ_COMMIT);
-  }
-  if (rv != 0) {
-    mtcsec_sq_rollback(st);
-    for (i = 0; i < n; i++) {
-      results[i] = MTCSEC_ERR_STORE;
-    }
-    return MTCSEC_ERR_STORE;
-  }
-  return 0;
+  return mtcsec_sq_log_commit(vst, txns, n, results);
 }
 
-const mtcsec_store_ops mtcsec_sqlite_ops = {
-  sq_get_device, sq_get_state, sq_get_grant, sq_relay_allowed, sq_commit};
+const mtcsec_store_ops mtcsec_sqlite_ops = {sq_get_device, sq_get_state,
+                                            sq_get_grant,  sq_relay_allowed,
+                                            sq_commit,     sq_get_device_grant};
 
 /* -------------------------------------------------------- open / close */
 
@@ -587,6 +567,18 @@ static int sq_create_file(mtcsec_sqlite *st, const char *path) {
                         path, strerror(errno));
 }
 
+/*
+ * Process-wide, before SQLite's first use: no memory statistics.  With
+ * them, every allocation of every connection takes one global mutex, and
+ * the daemon's worker threads and committer contend on it.  Nothing in
+ * mtcsec reads sqlite3_memory_used().  If SQLite is already initialized,
+ * the call fails harmlessly and the default stays.
+ */
+static pthread_once_t sq_config_once = PTHREAD_ONCE_INIT;
+static void sq_config(void) {
+  (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static int sq_open(mtcsec_sqlite *st, const char *path) {
   char merr[sizeof(st->err)];
   int64_t appid, ver;
@@ -598,6 +590,7 @@ static int sq_open(mtcsec_sqlite *st, const char *path) {
       return rv;
     }
   }
+  (void)pthread_once(&sq_config_once, sq_config);
   oflags = ((st->flags & MTCSEC_SQLITE_READONLY) != 0 ? SQLITE_OPEN_READONLY
                                                       : SQLITE_OPEN_READWRITE) |
            SQLITE_OPEN_NOMUTEX;
@@ -690,7 +683,7 @@ static int sq_open(mtcsec_sqlite *st, const char *path) {
       return MTCSEC_ERR_STORE;
     }
   }
-  return 0;
+  return mtcsec_sq_log_attach(st, path);
 }
 
 int mtcsec_sqlite_open(mtcsec_sqlite **pst, const char *path,
@@ -726,6 +719,9 @@ int mtcsec_sqlite_open(mtcsec_sqlite **pst, const char *path,
   st->crypto = crypto;
   st->flags = flags;
   rv = mtcsec_kek_ctx_new(&st->kek, kek);
+  if (rv == 0) {
+    rv = mtcsec_sq_unwrapper_new(&st->unwrap, kek);
+  }
   if (rv != 0) {
     rv = mtcsec_sq_errf(st, rv == MTCSEC_ERR_NOMEM ? rv : MTCSEC_ERR_STORE,
                         "sqlite store: cannot set up AES key wrap "
@@ -752,6 +748,7 @@ void mtcsec_sqlite_close(mtcsec_sqlite *st) {
   if (st->db != NULL) {
     mtcsec_sq_rollback(st);
   }
+  mtcsec_sq_log_detach(st);
   for (i = 0; i < SQ__COUNT; i++) {
     sqlite3_finalize(st->stmts[i]);
     st->stmts[i] = NULL;
@@ -760,6 +757,7 @@ void mtcsec_sqlite_close(mtcsec_sqlite *st) {
     (void)sqlite3_close(st->db);
   }
   mtcsec_kek_ctx_del(st->kek); /* zeroizes the KEK */
+  mtcsec_sq_unwrapper_del(st->unwrap);
   mtcsec_zeroize(st, sizeof(*st));
   free(st);
 }

@@ -163,11 +163,16 @@ int mtcsec_sqlite_device_disable(mtcsec_sqlite *st,
   return rv;
 }
 
-/* One row of SQ_DEVINFO_SQL. */
+/* One row of SQ_DEVINFO_SQL.  The window and session count are those of
+ * the devstate row; *after gets the id above which the session log may
+ * hold more of this device (store_sqlite_log.c). */
 static int sq_devinfo_row(mtcsec_sqlite *st, sqlite3_stmt *s,
-                          mtcsec_sqlite_devinfo *out) {
+                          mtcsec_sqlite_devinfo *out, uint16_t *next_key_id,
+                          int64_t *after) {
+  int64_t upto = 0, folded;
   memset(out, 0, sizeof(*out));
   mtcsec_window_init(&out->window);
+  *next_key_id = 0;
   if (sq_col_id(s, 0, out->id) != 0) {
     return mtcsec_sq_errf(st, MTCSEC_ERR_STORE,
                           "sqlite store: a device row is damaged (its ID is "
@@ -185,13 +190,21 @@ static int sq_devinfo_row(mtcsec_sqlite *st, sqlite3_stmt *s,
       out->window.top = mtcsec_sq_i64_to_u64(sqlite3_column_int64(s, 7));
       out->window.bitmap = mtcsec_get_u64(sqlite3_column_blob(s, 8));
     }
+    n = sqlite3_column_int64(s, 9);
+    *next_key_id = n >= 0 && n <= UINT16_MAX ? (uint16_t)n : 0;
+    upto = sqlite3_column_int64(s, 10);
   }
+  folded = sqlite3_column_int64(s, 11);
+  *after = upto > folded ? upto : folded;
   return 0;
 }
 
 int mtcsec_sqlite_device_get(mtcsec_sqlite *st, const uint8_t id[MTCSEC_ID_LEN],
                              mtcsec_sqlite_devinfo *out) {
+  mtcsec_store_devstate ds;
   sqlite3_stmt *s;
+  uint16_t next_key_id;
+  int64_t after;
   char hex[17];
   int rc, rv;
 
@@ -205,7 +218,7 @@ int mtcsec_sqlite_device_get(mtcsec_sqlite *st, const uint8_t id[MTCSEC_ID_LEN],
   sq_bind_id(s, 1, id);
   rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) {
-    rv = sq_devinfo_row(st, s, out);
+    rv = sq_devinfo_row(st, s, out, &next_key_id, &after);
   } else if (rc == SQLITE_DONE) {
     rv = mtcsec_sq_errf(st, MTCSEC_ERR_NOT_FOUND, "device %s not found",
                         mtcsec_id_hex(hex, id));
@@ -213,6 +226,11 @@ int mtcsec_sqlite_device_get(mtcsec_sqlite *st, const uint8_t id[MTCSEC_ID_LEN],
     rv = mtcsec_sq_fail(st, rc, "reading a device");
   }
   sqlite3_reset(s);
+  if (rv == 0) {
+    /* The window and count with the sessions not yet folded. */
+    rv = mtcsec_sq_log_state(st, id, &ds, &out->sessions);
+    out->window = ds.window;
+  }
   return rv;
 }
 
@@ -221,20 +239,36 @@ int mtcsec_sqlite_device_foreach(mtcsec_sqlite *st,
                                            const mtcsec_sqlite_devinfo *d),
                                  void *ud) {
   mtcsec_sqlite_devinfo d;
+  mtcsec_store_devstate ds;
   sqlite3_stmt *s = NULL;
-  int rc, rv = 0;
+  sq_tail tail;
+  int rc, rv;
 
   if (st == NULL || fn == NULL) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
+  /* The sessions not yet folded into devstate rows, read before the rows:
+   * a row read later holds at least what the tail does not. */
+  rv = mtcsec_sq_tail_load(st, &tail);
+  if (rv != 0) {
+    return rv;
+  }
   rc =
     sqlite3_prepare_v2(st->db, SQ_DEVINFO_SQL " ORDER BY d.id", -1, &s, NULL);
   if (rc != SQLITE_OK) {
+    free(tail.rows);
     return mtcsec_sq_fail(st, rc, "listing devices");
   }
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    rv = sq_devinfo_row(st, s, &d);
-    if (rv != 0 || fn(ud, &d) != 0) {
+    int64_t after;
+    rv = sq_devinfo_row(st, s, &d, &ds.next_key_id, &after);
+    if (rv != 0) {
+      break;
+    }
+    ds.window = d.window;
+    mtcsec_sq_tail_apply(&tail, d.id, after, &ds, &d.sessions);
+    d.window = ds.window;
+    if (fn(ud, &d) != 0) {
       break;
     }
   }
@@ -242,6 +276,7 @@ int mtcsec_sqlite_device_foreach(mtcsec_sqlite *st,
     rv = mtcsec_sq_fail(st, rc, "listing devices");
   }
   sqlite3_finalize(s);
+  free(tail.rows);
   return rv;
 }
 
@@ -453,10 +488,26 @@ static int sq_session_row(mtcsec_sqlite *st, sqlite3_stmt *s,
 int mtcsec_sqlite_session_foreach(
   mtcsec_sqlite *st, const uint8_t *device, size_t limit,
   int (*fn)(void *ud, const mtcsec_sqlite_session *s), void *ud) {
-  static const char cols[] =
-    "SELECT id, mtcd_id, ueid, mtcd_nonce, mtcs_nonce, suite, perms, key_id, "
-    "lifetime, issued_at, issued_unix, path, revoked FROM session";
-  char sql[512];
+#define SQ_SESSION_COLS(p)                                                     \
+  p "id, " p "mtcd_id, " p "ueid, " p "mtcd_nonce, " p "mtcs_nonce, " p        \
+    "suite, " p "perms, " p "key_id, " p "lifetime, " p "issued_at, " p        \
+    "issued_unix, " p "path, " p "revoked"
+  static const char all_sql[] =
+    "SELECT " SQ_SESSION_COLS("") " FROM session ORDER BY id DESC LIMIT ?2";
+  /* One device: the sessions not yet in session_run (id > indexed), then
+   * each run of session_run from the newest (store_sqlite_log.c), in one
+   * statement so that both parts come from one snapshot. */
+  static const char dev_sql[] =
+    "WITH RECURSIVE r(n) AS (SELECT (SELECT indexed FROM store_log) >> 14 "
+    "UNION ALL SELECT n - 1 FROM r WHERE n > 0) "
+    "SELECT " SQ_SESSION_COLS(
+      "") " FROM session "
+          "WHERE id > (SELECT indexed FROM store_log) AND mtcd_id = ?1 "
+          "UNION ALL SELECT " SQ_SESSION_COLS(
+            "s.") " FROM r "
+                  "JOIN session_run i ON i.run = r.n AND i.mtcd_id = ?1 "
+                  "JOIN session s ON s.id = i.id ORDER BY 1 DESC LIMIT ?2";
+#undef SQ_SESSION_COLS
   mtcsec_sqlite_session *rec;
   sqlite3_stmt *s = NULL;
   int rc, rv = 0;
@@ -464,9 +515,8 @@ int mtcsec_sqlite_session_foreach(
   if (st == NULL || fn == NULL) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
-  snprintf(sql, sizeof(sql), "%s%s ORDER BY id DESC LIMIT ?2", cols,
-           device != NULL ? " WHERE mtcd_id = ?1" : "");
-  rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+  rc = sqlite3_prepare_v2(st->db, device != NULL ? dev_sql : all_sql, -1, &s,
+                          NULL);
   if (rc != SQLITE_OK) {
     return mtcsec_sq_fail(st, rc, "listing sessions");
   }

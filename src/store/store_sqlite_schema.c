@@ -106,6 +106,38 @@ static const char *const sq_migrations[] = {
   "  subject TEXT NOT NULL,"
   "  detail TEXT NOT NULL"
   ");",
+
+  /* 1 -> 2: the session table is the log of accepted exchanges; devstate
+   * rows and the per-device session index are folded from it in sorted
+   * runs (store_sqlite_log.c), so that a commit appends instead of
+   * updating two B-trees at random places.
+   *  - devstate.upto: the id of the last session folded into the row.
+   *  - session_run replaces the index session_device: (id >> 14, device,
+   *    id), filled one run of 16384 sessions at a time, in key order.
+   *  - store_log.folded: every session with an id <= folded is in its
+   *    device's devstate row; store_log.indexed: every session with an
+   *    id <= indexed is in session_run; store_log.fold_rows: a fold cycle
+   *    starts once that many sessions are not folded (0: the default).
+   * Version 1 updated devstate and the index in each commit, so both marks
+   * start at the last session. */
+  "DROP INDEX session_device;"
+  "ALTER TABLE devstate ADD COLUMN upto INTEGER NOT NULL DEFAULT 0;"
+  "CREATE TABLE session_run ("
+  "  run INTEGER NOT NULL,"
+  "  mtcd_id BLOB NOT NULL,"
+  "  id INTEGER NOT NULL,"
+  "  PRIMARY KEY (run, mtcd_id, id)"
+  ") WITHOUT ROWID;"
+  "INSERT INTO session_run (run, mtcd_id, id) "
+  "  SELECT id >> 14, mtcd_id, id FROM session ORDER BY 1, 2, 3;"
+  "CREATE TABLE store_log ("
+  "  one INTEGER PRIMARY KEY CHECK (one = 1),"
+  "  folded INTEGER NOT NULL,"
+  "  indexed INTEGER NOT NULL,"
+  "  fold_rows INTEGER NOT NULL DEFAULT 0"
+  ");"
+  "INSERT INTO store_log (one, folded, indexed) "
+  "  SELECT 1, coalesce(max(id), 0), coalesce(max(id), 0) FROM session;",
 };
 
 #define SQ_NMIGRATIONS ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))

@@ -108,7 +108,7 @@ static int fs_commit(void *st, mtcsec_store_txn *const *txns, size_t n,
 }
 
 static const mtcsec_store_ops fx_store_ops = {
-  fs_get_device, fs_get_state, fs_get_grant, fs_relay_allowed, fs_commit};
+  fs_get_device, fs_get_state, fs_get_grant, fs_relay_allowed, fs_commit, NULL};
 
 static void on_result(void *ud, const mtcsec_srv_result *r) {
   fx *f = ud;
