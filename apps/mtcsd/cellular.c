@@ -24,7 +24,11 @@
  * pair already used.  Hence:
  *  - one cell_ctx per (IMSI, RAND), found through a hash on (IMSI, RAND);
  *    a CTX_OPEN for an (IMSI, RAND) it holds re-binds it to the new Gi
- *    context (tx seq and uplink window continue, no K_UP fetch);
+ *    context (tx seq and uplink window continue, no K_UP fetch), but only
+ *    for the GGSN ID (certificate CN) that first opened it: RAND travels in
+ *    clear on the radio, so another allowed GGSN could otherwise take the
+ *    state over and end that GGSN's context (refused with 0x01,
+ *    reason=other_ggsn; the same GGSN on a new connection may re-bind);
  *  - while bound, also found through a hash on (GGSN connection, TEID) (no
  *    scan per packet) and listed on its connection; CTX_CLOSE and the loss
  *    of the connection only unbind it;
@@ -107,7 +111,8 @@ typedef struct cell_ctx {
   struct cell_ctx *lprev, *lnext; /* live list or expired FIFO */
   cell_conn *conn;                /* NULL: no Gi context bound */
   uint32_t teid;
-  uint8_t expired; /* keys erased; kept to count late records */
+  uint8_t expired;              /* keys erased; kept to count late records */
+  uint8_t owner[MTCSEC_ID_LEN]; /* the GGSN ID that first opened it */
   uint8_t tbcd[MTCSEC_IMSI_TBCD_LEN];
   uint8_t rand[MTCSEC_3GPP_RAND_LEN];
   char imsi[MTCSEC_IMSI_MAX_DIGITS + 1];
@@ -757,8 +762,8 @@ static int db_used(mtcsd_cellular *s, const char *imsi,
     return 0;
   }
   /* A long path is cut (the return value is used: truncation is fine). */
-  if (snprintf(detail, detaillen, "cellular_db %s: cannot read: %s",
-               s->db_path, sqlite3_errstr(rc)) < 0) {
+  if (snprintf(detail, detaillen, "cellular_db %s: cannot read: %s", s->db_path,
+               sqlite3_errstr(rc)) < 0) {
     detail[0] = '\0';
   }
   return -1;
@@ -1033,6 +1038,7 @@ static void cell_ctx_open(mtcsd_cellular *s, cell_conn *c, uint32_t teid,
   kup_result kr;
   mtcsec_tstamp now = app_now_ms();
   int rv, replaced, resumed = 0;
+  const char *reason = NULL;
 
   memset(&kr, 0, sizeof(kr));
   memset(&keys, 0, sizeof(keys));
@@ -1059,6 +1065,19 @@ static void cell_ctx_open(mtcsd_cellular *s, cell_conn *c, uint32_t teid,
       snprintf(kr.detail, sizeof(kr.detail),
                "the keys of this RAND expired (cellular_key_lifetime): the "
                "MS must attach again");
+      x = NULL;
+      goto answer;
+    }
+    if (memcmp(x->owner, c->ggsn, MTCSEC_ID_LEN) != 0) {
+      /* Another GGSN: RAND is in clear on the radio, so this may be anyone
+       * with an allowed certificate.  The owner's binding stays. */
+      char owner[17];
+      app_format_id(owner, x->owner);
+      status = GI_STATUS_NOT_AUTHORIZED;
+      reason = "other_ggsn";
+      snprintf(kr.detail, sizeof(kr.detail),
+               "this (IMSI, RAND) belongs to GGSN %s; only it may re-open it",
+               owner);
       x = NULL;
       goto answer;
     }
@@ -1147,6 +1166,7 @@ static void cell_ctx_open(mtcsd_cellular *s, cell_conn *c, uint32_t teid,
   }
   memcpy(x->tbcd, tbcd, sizeof(x->tbcd));
   memcpy(x->rand, rand, sizeof(x->rand));
+  memcpy(x->owner, c->ggsn, sizeof(x->owner));
   snprintf(x->imsi, sizeof(x->imsi), "%s", imsi);
   ctx_insert(s, x);
   ctx_bind(s, x, c, teid);
@@ -1160,14 +1180,16 @@ answer:
     free(x);
   }
   mtcsd_metrics_cell_open(status);
-  app_log(status == GI_STATUS_OK ? MTCSEC_LOG_INFO : MTCSEC_LOG_WARN,
-          "event=cellular_context_open conn=%llu ggsn=%s ctx=%u imsi=%s "
-          "result=%s status=0x%02x replaced=%d resumed=%d kup_ms=%llu%s%s%s",
-          (unsigned long long)c->id, c->ggsn_hex, (unsigned)teid, imsi,
-          gi_status_name(status), status, replaced, resumed,
-          (unsigned long long)(kr.elapsed_us / 1000u),
-          kr.detail[0] != '\0' ? " detail=\"" : "", kr.detail,
-          kr.detail[0] != '\0' ? "\"" : "");
+  app_log(
+    status == GI_STATUS_OK ? MTCSEC_LOG_INFO : MTCSEC_LOG_WARN,
+    "event=cellular_context_open conn=%llu ggsn=%s ctx=%u imsi=%s "
+    "result=%s status=0x%02x replaced=%d resumed=%d kup_ms=%llu%s%s%s%s%s",
+    (unsigned long long)c->id, c->ggsn_hex, (unsigned)teid, imsi,
+    gi_status_name(status), status, replaced, resumed,
+    (unsigned long long)(kr.elapsed_us / 1000u),
+    reason != NULL ? " reason=" : "", reason != NULL ? reason : "",
+    kr.detail[0] != '\0' ? " detail=\"" : "", kr.detail,
+    kr.detail[0] != '\0' ? "\"" : "");
   cell_send(s, c, GI_CTX_RESULT, teid, &status, 1);
 }
 

@@ -68,8 +68,9 @@ static hist m_hist[MTCSD_NHIST] = {
    0},
 };
 
-/* Cellular service: CTX_RESULT statuses 0x00..0x05, payload verdicts. */
-#define CELL_NSTATUS 6
+/* Cellular service: CTX_RESULT statuses 0x00..0x07 (gi.h; the label of
+ * status N at index N, as gi_status_name() names it), payload verdicts. */
+#define CELL_NSTATUS 8
 static const char *const cell_status_label[CELL_NSTATUS] = {
   "ok",
   "not_authorized",
@@ -77,6 +78,8 @@ static const char *const cell_status_label[CELL_NSTATUS] = {
   "home_proxy_failed",
   "too_many_contexts",
   "malformed",
+  "stale_rand",
+  "internal",
 };
 static const char *const cell_payload_label[MTCSD_CELL_NRESULTS] = {
   "ok", "mic", "replay", "malformed", "unknown_ctx", "expired"};

@@ -10,6 +10,7 @@
 
 #include "agent_cell.h"
 #include "agent_common.h"
+#include "cellsim.h"
 
 void cell_trace(const char *from, const char *to, const char *name, size_t len,
                 const char *note) {
@@ -46,6 +47,49 @@ uint32_t cell_random32(const mtcsec_crypto *crypto) {
       return v;
     }
   }
+  return 0;
+}
+
+uint32_t cell_unique_id32(const mtcsec_crypto *crypto,
+                          int (*taken)(void *arg, uint32_t v), void *arg) {
+  unsigned tries;
+  for (tries = 0; tries < CELL_ID_TRIES; tries++) {
+    uint32_t v = cell_random32(crypto);
+    if (v == 0) {
+      return 0; /* the provider failed */
+    }
+    if (!taken(arg, v)) {
+      return v;
+    }
+  }
+  return 0;
+}
+
+int cell_policy_acceptable(int offered, int integrity_required) {
+  return !integrity_required || (offered & CELLSIM_POLICY_INTEGRITY) != 0;
+}
+
+int cell_addr_host(const char *addr, char *host, size_t hostlen) {
+  const char *end;
+  size_t n;
+  if (addr[0] == '[') {
+    end = strchr(addr, ']');
+    if (end == NULL || end[1] != ':') {
+      return -1;
+    }
+    addr++;
+  } else {
+    end = strrchr(addr, ':');
+    if (end == NULL) {
+      return -1;
+    }
+  }
+  n = (size_t)(end - addr);
+  if (n == 0 || n >= hostlen) {
+    return -1;
+  }
+  memcpy(host, addr, n);
+  host[n] = '\0';
   return 0;
 }
 

@@ -10,9 +10,15 @@
  * answers the SGSN only after CTX_RESULT, so that the first uplink payload
  * never races the K_UP fetch.  G-PDUs become UPLINK frames and DOWNLINK
  * frames G-PDUs; records are relayed unopened (the GGSN has no key).
+ *
+ * mtcsd's certificate must chain to --ca and name the host of --mtcs (a
+ * DNS name, or an IP address among its IP subjectAltNames), as the K_UP
+ * client checks the home proxy's (apps/common/kup_client.c): any
+ * certificate of the CA (another GGSN's, a UE's) would otherwise do.
  */
 #define _GNU_SOURCE
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -22,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <openssl/x509v3.h>
 
 #include <mtcsec/cellular.h>
 
@@ -61,6 +69,7 @@ typedef struct ggsn {
   int fd;
   char listen[80];
   const char *mtcs, *cert, *key, *ca;
+  char mtcs_host[256]; /* the name mtcsd's certificate must carry */
   agent_tls gi;
   int gi_up;
   mtcsec_tstamp gi_retry;
@@ -100,7 +109,9 @@ static void gg_help(void) {
     "  --mtcs HOST:PORT    mtcsd's cellular_listen\n"
     "  --cert PEM, --key KEY  this GGSN's client certificate and key "
     "(mtcsec ggsn add)\n"
-    "  --ca CA             the CA mtcsd's certificate must chain to\n"
+    "  --ca CA             the CA mtcsd's certificate must chain to "
+    "(it must also\n"
+    "                      name the host of --mtcs in its subjectAltName)\n"
     "  --max-ctx N         PDP contexts at once (%d)\n"
     "  --trace             print each message (type, size, direction, ms)\n"
     "  --log-level LEVEL   error, warn, info (default), debug\n\n"
@@ -125,6 +136,11 @@ static gg_ctx *gg_find(ggsn *g, uint32_t teid) {
 }
 
 static void gg_free(gg_ctx *c) { memset(c, 0, sizeof(*c)); }
+
+/* Whether a TEID is in use (cell_unique_id32()). */
+static int gg_teid_taken(void *arg, uint32_t teid) {
+  return gg_find(arg, teid) != NULL;
+}
 
 /* ---------------------------------------------------------------- sending */
 
@@ -189,7 +205,8 @@ static void gg_gi_down(ggsn *g, const char *why) {
   agent_tls_close(&g->gi);
   g->gi_up = 0;
   g->gi_retry = app_now_ms() + GG_GI_RETRY_MS;
-  /* mtcsd forgets a connection's contexts when it closes. */
+  /* mtcsd ends a connection's contexts when it closes (their channel
+   * state stays with their (IMSI, RAND)). */
   for (i = 0; i < g->max_ctx; i++) {
     gg_ctx *c = &g->ctx[i];
     if (c->state == GG_PENDING) {
@@ -203,13 +220,36 @@ static void gg_gi_down(ggsn *g, const char *why) {
   }
 }
 
+/* Whether mtcsd's certificate (its chain already verified against --ca)
+ * names the host of --mtcs: checked before any Gi frame is sent. */
+static int gg_gi_name_ok(ggsn *g, char *err, size_t errlen) {
+  X509 *peer = SSL_get0_peer_certificate(g->gi.ssl);
+  unsigned char ip[16];
+  int is_ip = inet_pton(AF_INET, g->mtcs_host, ip) == 1 ||
+              inet_pton(AF_INET6, g->mtcs_host, ip) == 1;
+  int ok = peer != NULL &&
+           (is_ip ? X509_check_ip_asc(peer, g->mtcs_host, 0) == 1
+                  : X509_check_host(peer, g->mtcs_host, 0, 0, NULL) == 1);
+  if (!ok) {
+    snprintf(err, errlen,
+             "mtcsd's certificate does not name %s (%s): connect to a name "
+             "or address in its subjectAltName, or issue it for this one",
+             g->mtcs_host, is_ip ? "IP address" : "DNS name");
+  }
+  return ok ? 0 : -1;
+}
+
 static void gg_gi_connect(ggsn *g) {
   char err[512];
   if (g->gi_up || app_now_ms() < g->gi_retry) {
     return;
   }
   if (agent_tls_connect(&g->gi, g->mtcs, g->cert, g->key, g->ca,
-                        GG_GI_CONNECT_MS, err, sizeof(err)) != 0) {
+                        GG_GI_CONNECT_MS, err, sizeof(err)) != 0 ||
+      gg_gi_name_ok(g, err, sizeof(err)) != 0) {
+    if (g->gi.ssl != NULL) {
+      agent_tls_close(&g->gi);
+    }
     app_log(MTCSEC_LOG_WARN, "event=gi_unreachable mtcs=%s err=\"%s\"", g->mtcs,
             err);
     g->gi.fd = -1;
@@ -366,10 +406,13 @@ static void gg_on_create(ggsn *g, const cellsim_gtpc *r,
                CELLSIM_GTP_NO_RESOURCES, 0);
     return;
   }
-  do {
-    c->teid = cell_random32(&g->crypto);
-  } while (c->teid != 0 && gg_find(g, c->teid) != NULL);
+  c->teid = cell_unique_id32(&g->crypto, gg_teid_taken, g);
   if (c->teid == 0) {
+    g->st.refused++;
+    app_log(MTCSEC_LOG_ERROR,
+            "event=pdp_refused seq=%u reason=no_teid (the random source "
+            "failed %d times)",
+            (unsigned)r->seq, CELL_ID_TRIES);
     gg_respond(g, from, CELLSIM_CREATE_PDP_RESPONSE, r->seq,
                CELLSIM_GTP_SYSTEM_FAILURE, 0);
     return;
@@ -636,6 +679,13 @@ int agent_ggsn_run(int argc, char **argv) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGUSR1, &sa, NULL);
 
+  if (cell_addr_host(g->mtcs, g->mtcs_host, sizeof(g->mtcs_host)) != 0) {
+    fprintf(stderr,
+            "mtcsec ggsn run: --mtcs %s: expected HOST:PORT or [V6]:PORT\n%s",
+            g->mtcs, gg_usage);
+    rv = CLI_USAGE;
+    goto cleanup;
+  }
   g->ctx = calloc(g->max_ctx, sizeof(*g->ctx));
   if (g->ctx == NULL || mtcsec_crypto_openssl_new(&g->crypto) != 0) {
     fprintf(stderr, "mtcsec ggsn run: out of memory or no OpenSSL\n");

@@ -12,6 +12,20 @@
  * or FCS when the policy has integrity off), one at a time, each waiting for
  * its downlink answer.  Every resend is a new LLC frame (a resent frame
  * would be a replay) and a new record.
+ *
+ * Nothing on the radio before the attach is authenticated, so a radio
+ * attacker can inject any of it (docs/CELLULAR-SYSTEM.md section 1):
+ *  - ATTACH_ACCEPT carries the policy in clear.  The MS takes its policy
+ *    from the USIM file ("integrity_only", absent = true) and drops an
+ *    ATTACH_ACCEPT offering less (no integrity bit): bidding down, TS 33.102
+ *    6.4.5.  It keeps waiting for the genuine accept until its timer, and IK
+ *    is erased only after an accepted ATTACH_ACCEPT without integrity.
+ *  - A challenge whose MAC-A fails gets AUTH_FAILURE 0x14 and changes
+ *    nothing: the MS keeps waiting for a genuine challenge until its timer
+ *    (TS 24.008 4.7.7.5.1); the network's ATTACH_REJECT or the timer ends
+ *    the attach.  Only challenges whose MAC-A verified count toward the
+ *    resynchronisation budget; beyond it, stale challenges (old ones
+ *    replayed) are dropped unanswered instead of ending the attach.
  */
 #define _GNU_SOURCE
 
@@ -80,6 +94,10 @@ typedef struct ms_agent {
   uint8_t ik[MTCSEC_3GPP_IK_LEN];
   int have_ik;
   int policy;
+  int integrity_required;   /* the USIM file's policy (section 5) */
+  unsigned mac_failures;    /* challenges whose MAC-A did not verify */
+  unsigned accepts_dropped; /* ATTACH_ACCEPTs weaker than the USIM's */
+  unsigned stale_dropped;   /* stale challenges beyond the budget */
   cellsim_llc llc;
   mtcsec_chan chan;
   int have_chan;
@@ -118,7 +136,13 @@ static void ms_help(void) {
     "for the\n"
     "server's answer to each.  SQN_MS is kept in FILE's state file "
     "(FILE.state,\n"
-    "or NAME.state for NAME.json), written before every AUTH_RESPONSE.\n\n"
+    "or NAME.state for NAME.json), written before every AUTH_RESPONSE.  "
+    "An\n"
+    "ATTACH_ACCEPT without integrity is dropped unless FILE says "
+    "\"integrity_only\":\n"
+    "false; a challenge that fails MAC-A verification is answered and the MS "
+    "waits\n"
+    "for the genuine one.\n\n"
     "  --usim FILE        the USIM file (JSON, mode 0600)\n"
     "  --sgsn HOST:PORT   the SGSN's radio address\n"
     "  --send TEXT        a payload (repeatable; default \"hello\")\n"
@@ -179,7 +203,7 @@ static int ms_load_usim(ms_agent *a) {
   char *text;
   size_t len = 0;
   cJSON *o;
-  const cJSON *imsi, *plmn, *ind;
+  const cJSON *imsi, *plmn, *ind, *io;
   unsigned ind_bitlen = 5;
   int rv = CLI_CONFIG;
 
@@ -201,6 +225,7 @@ static int ms_load_usim(ms_agent *a) {
   imsi = cJSON_GetObjectItemCaseSensitive(o, "imsi");
   plmn = cJSON_GetObjectItemCaseSensitive(o, "plmn");
   ind = cJSON_GetObjectItemCaseSensitive(o, "ind_bitlen");
+  io = cJSON_GetObjectItemCaseSensitive(o, "integrity_only");
   if (!cJSON_IsString(imsi) ||
       strlen(imsi->valuestring) > MTCSEC_IMSI_MAX_DIGITS ||
       mtcsec_imsi_to_tbcd(imsi->valuestring, strlen(imsi->valuestring),
@@ -235,6 +260,16 @@ static int ms_load_usim(ms_agent *a) {
     }
     ind_bitlen = (unsigned)ind->valuedouble;
   }
+  /* Absent (a USIM file written before the key existed): integrity
+   * required, the safe reading; such a subscriber in FCS mode needs
+   * "integrity_only": false written into its file. */
+  if (io != NULL && !cJSON_IsBool(io)) {
+    fprintf(stderr,
+            "mtcsec ms run: %s: \"integrity_only\" must be true or false\n",
+            a->usim_path);
+    goto cleanup;
+  }
+  a->integrity_required = io == NULL || cJSON_IsTrue(io);
   (void)mtcsec_sqn_ms_init(&a->sqn, ind_bitlen);
   rv = CLI_OK;
 
@@ -336,7 +371,9 @@ static void ms_finish(ms_agent *a, int code) {
   a->exit_code = code;
 }
 
-static int ms_send_radio(ms_agent *a, const cellsim_radio *m,
+/* keep: the answer to a challenge whose MAC-A verified, kept for a repeat
+ * of that challenge and for the timer's resend. */
+static int ms_send_radio(ms_agent *a, const cellsim_radio *m, int keep,
                          const char *note) {
   uint8_t buf[2048];
   mtcsec_ssize n = cellsim_radio_encode(m, buf, sizeof(buf));
@@ -350,9 +387,7 @@ static int ms_send_radio(ms_agent *a, const cellsim_radio *m,
             strerror(errno));
   }
   cell_trace("MS", "SGSN", cellsim_radio_name(m->type), (size_t)n, note);
-  /* Keep answers to a challenge for a repeated AUTH_REQUEST. */
-  if ((m->type == CELLSIM_AUTH_RESPONSE || m->type == CELLSIM_AUTH_FAILURE) &&
-      (size_t)n <= sizeof(a->answer)) {
+  if (keep && (size_t)n <= sizeof(a->answer)) {
     memcpy(a->answer, buf, (size_t)n);
     a->answer_len = (size_t)n;
   }
@@ -372,7 +407,7 @@ static void ms_send_attach(ms_agent *a) {
   m.type = CELLSIM_ATTACH_REQUEST;
   m.tlli = a->tlli;
   memcpy(m.imsi, a->imsi_tbcd, sizeof(m.imsi));
-  (void)ms_send_radio(a, &m, a->imsi);
+  (void)ms_send_radio(a, &m, 0, a->imsi);
 }
 
 /* One LLC UI frame of sapi around info. */
@@ -393,7 +428,7 @@ static int ms_send_llc(ms_agent *a, uint8_t sapi, const uint8_t *info,
   m.tlli = a->tlli;
   m.llc = frame;
   m.llclen = (size_t)n;
-  return ms_send_radio(a, &m, note);
+  return ms_send_radio(a, &m, 0, note);
 }
 
 static void ms_send_activate(ms_agent *a) {
@@ -526,6 +561,40 @@ static void ms_on_auth_request(ms_agent *a, const cellsim_radio *m) {
   out.tlli = a->tlli;
   rv = mtcsec_aka_ms(a->k, a->opc, &a->sqn, m->rand, m->autn, &res, auts,
                      &verdict);
+  if (rv == MTCSEC_ERR_MIC) {
+    /* TS 24.008 4.7.7.5.1: answer MAC failure and keep waiting for a
+     * genuine challenge; anyone on the radio can send this one, so it
+     * changes nothing here (no state, no timer, not the kept answer). */
+    a->mac_failures++;
+    app_log(MTCSEC_LOG_WARN,
+            "event=aka imsi=%s result=mac_failure mac_failures=%u "
+            "action=wait",
+            a->imsi, a->mac_failures);
+    out.type = CELLSIM_AUTH_FAILURE;
+    out.cause = CELLSIM_CAUSE_MAC_FAILURE;
+    (void)ms_send_radio(a, &out, 0, "MAC failure");
+    return;
+  }
+  if (rv == MTCSEC_ERR_REPLAY && a->resyncs >= MS_MAX_RESYNC) {
+    /* The MAC verified, but the budget is spent: old challenges replayed
+     * must not end the attach, and a network that cannot resynchronise
+     * rejects the attach itself (or the timer ends it). */
+    a->stale_dropped++;
+    app_log(MTCSEC_LOG_WARN,
+            "event=aka imsi=%s result=synch_failure verdict=%s "
+            "action=dropped reason=resync_budget resyncs=%u",
+            a->imsi, verdict == MTCSEC_SQN_STALE ? "stale" : "out_of_range",
+            a->resyncs);
+    mtcsec_zeroize(&res, sizeof(res));
+    return;
+  }
+  if (rv != 0 && rv != MTCSEC_ERR_REPLAY) {
+    mtcsec_zeroize(&res, sizeof(res));
+    fprintf(stderr, "mtcsec ms run: AKA failed: %s\n", mtcsec_strerror(rv));
+    ms_finish(a, CLI_INTERNAL);
+    return;
+  }
+  /* MAC-A verified: this challenge comes from the home network. */
   memcpy(a->last_rand, m->rand, sizeof(a->last_rand));
   memcpy(a->last_autn, m->autn, sizeof(a->last_autn));
   a->have_last = 1;
@@ -558,54 +627,43 @@ static void ms_on_auth_request(ms_agent *a, const cellsim_radio *m) {
             a->imsi, res.sqn);
     snprintf(note, sizeof(note), "SQN %" PRIu64 " accepted", res.sqn);
     mtcsec_zeroize(&res, sizeof(res));
-    (void)ms_send_radio(a, &out, note);
+    (void)ms_send_radio(a, &out, 1, note);
     mtcsec_zeroize(&out, sizeof(out));
     return;
   }
+  /* Synchronisation failure of a verified challenge: AUTS. */
   mtcsec_zeroize(&res, sizeof(res));
-  if (rv == MTCSEC_ERR_REPLAY) {
-    a->resyncs++;
-    app_log(MTCSEC_LOG_INFO,
-            "event=aka imsi=%s result=synch_failure verdict=%s sqn_ms=%" PRIu64,
-            a->imsi, verdict == MTCSEC_SQN_STALE ? "stale" : "out_of_range",
-            mtcsec_sqn_ms_highest(&a->sqn));
-    if (a->resyncs > MS_MAX_RESYNC) {
-      fprintf(stderr,
-              "mtcsec ms run: the network keeps sending SQNs this USIM "
-              "refuses, even after %d resynchronisations\n",
-              MS_MAX_RESYNC);
-      ms_finish(a, CLI_FAILED);
-      return;
-    }
-    out.type = CELLSIM_AUTH_FAILURE;
-    out.cause = CELLSIM_CAUSE_SYNCH_FAILURE;
-    memcpy(out.auts, auts, sizeof(auts));
-    (void)ms_send_radio(a, &out,
-                        verdict == MTCSEC_SQN_STALE
-                          ? "synch failure (SQN stale), AUTS"
-                          : "synch failure (SQN out of range), AUTS");
-    return;
-  }
-  if (rv == MTCSEC_ERR_MIC) {
-    app_log(MTCSEC_LOG_WARN, "event=aka imsi=%s result=mac_failure", a->imsi);
-    out.type = CELLSIM_AUTH_FAILURE;
-    out.cause = CELLSIM_CAUSE_MAC_FAILURE;
-    (void)ms_send_radio(a, &out, "MAC failure");
-    fprintf(stderr,
-            "mtcsec ms run: the network's AUTN does not verify (MAC "
-            "failure): K or OPc of %s differ from the HLR's\n",
-            a->usim_path);
-    ms_finish(a, CLI_FAILED);
-    return;
-  }
-  fprintf(stderr, "mtcsec ms run: AKA failed: %s\n", mtcsec_strerror(rv));
-  ms_finish(a, CLI_INTERNAL);
+  a->resyncs++;
+  app_log(MTCSEC_LOG_INFO,
+          "event=aka imsi=%s result=synch_failure verdict=%s sqn_ms=%" PRIu64,
+          a->imsi, verdict == MTCSEC_SQN_STALE ? "stale" : "out_of_range",
+          mtcsec_sqn_ms_highest(&a->sqn));
+  out.type = CELLSIM_AUTH_FAILURE;
+  out.cause = CELLSIM_CAUSE_SYNCH_FAILURE;
+  memcpy(out.auts, auts, sizeof(auts));
+  (void)ms_send_radio(a, &out, 1,
+                      verdict == MTCSEC_SQN_STALE
+                        ? "synch failure (SQN stale), AUTS"
+                        : "synch failure (SQN out of range), AUTS");
+  mtcsec_zeroize(auts, sizeof(auts));
 }
 
 static void ms_on_attach_accept(ms_agent *a, const cellsim_radio *m) {
   char tl[9], local[80];
   if (a->state != MS_AUTHENTICATING || !a->authenticated) {
     return; /* a repeated accept */
+  }
+  if (!cell_policy_acceptable(m->flags, a->integrity_required)) {
+    /* ATTACH_ACCEPT is not integrity protected: a policy weaker than the
+     * USIM's is a bidding-down attempt (TS 33.102 6.4.5), or a network
+     * that does not know this subscriber's policy.  Either way IK stays
+     * and the MS waits for an acceptable accept until its timer. */
+    a->accepts_dropped++;
+    app_log(MTCSEC_LOG_WARN,
+            "event=attach_accept_dropped imsi=%s policy=%s required=integrity "
+            "reason=weaker_than_usim accepts_dropped=%u",
+            a->imsi, cell_policy_name(m->flags), a->accepts_dropped);
+    return;
   }
   a->policy = m->flags;
   if (!(a->policy & CELLSIM_POLICY_INTEGRITY)) {
@@ -745,6 +803,37 @@ static void ms_on_llc(ms_agent *a, const cellsim_radio *m) {
   }
 }
 
+/* What the MS dropped or refused during the attach, when it ends without
+ * one: the likely cause of the failure. */
+static void ms_explain(const ms_agent *a) {
+  if (a->authenticated || a->state > MS_AUTHENTICATING) {
+    if (a->accepts_dropped > 0) {
+      fprintf(stderr,
+              "mtcsec ms run: %u ATTACH_ACCEPT(s) offered no integrity and "
+              "were dropped: %s requires integrity (\"integrity_only\" true "
+              "or absent); the subscriber's policy at the home proxy must "
+              "be integrity-only, or the file must say \"integrity_only\": "
+              "false\n",
+              a->accepts_dropped, a->usim_path);
+    }
+    return;
+  }
+  if (a->mac_failures > 0) {
+    fprintf(stderr,
+            "mtcsec ms run: %u challenge(s) failed MAC-A verification (MAC "
+            "failure): unless someone forged them, K or OPc of %s differ "
+            "from the HLR's\n",
+            a->mac_failures, a->usim_path);
+  }
+  if (a->stale_dropped > 0) {
+    fprintf(stderr,
+            "mtcsec ms run: the network keeps sending SQNs this USIM "
+            "refuses, even after %d resynchronisations (%u stale "
+            "challenge(s) dropped)\n",
+            MS_MAX_RESYNC, a->stale_dropped);
+  }
+}
+
 static void ms_on_datagram(ms_agent *a, const uint8_t *buf, size_t len,
                            const agent_addr *from) {
   cellsim_radio m;
@@ -774,7 +863,10 @@ static void ms_on_datagram(ms_agent *a, const uint8_t *buf, size_t len,
         m.cause == CELLSIM_GMM_IMSI_UNKNOWN
           ? " (IMSI unknown in HLR: add it with mtcsec sub add)"
         : m.cause == CELLSIM_GMM_ILLEGAL_MS ? " (illegal MS: RES did not match)"
-                                            : "");
+        : m.cause == CELLSIM_GMM_CONGESTION
+          ? " (congestion: the SGSN's MS table is full; try again later)"
+          : "");
+      ms_explain(a);
       ms_finish(a, CLI_FAILED);
     }
     break;
@@ -807,6 +899,7 @@ static void ms_on_timer(ms_agent *a) {
               a->state == MS_ATTACHING        ? "attach"
               : a->state == MS_AUTHENTICATING ? "authentication"
                                               : "PDP context activation");
+      ms_explain(a);
     }
     ms_finish(a, CLI_FAILED);
     return;
@@ -1017,9 +1110,11 @@ int agent_ms_run(int argc, char **argv) {
   a->tlli = cell_random32(&a->crypto) | 0xc0000000u;
   snprintf(tl, sizeof(tl), "%08" PRIx32, a->tlli);
   app_log(MTCSEC_LOG_INFO,
-          "event=start imsi=%s tlli=%s local=%s sgsn=%s sqn_ms=%" PRIu64,
+          "event=start imsi=%s tlli=%s local=%s sgsn=%s sqn_ms=%" PRIu64
+          " required=%s",
           a->imsi, tl, cell_sock_name(a->fd, local, sizeof(local)), a->sgsn_str,
-          mtcsec_sqn_ms_highest(&a->sqn));
+          mtcsec_sqn_ms_highest(&a->sqn),
+          a->integrity_required ? "integrity" : "any");
   a->state = MS_ATTACHING;
   ms_arm(a, 1);
   ms_send_attach(a);

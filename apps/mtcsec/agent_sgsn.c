@@ -17,6 +17,17 @@
  * frames that fail are dropped and counted and change no counter; SAPI-3
  * information (AES-CCM records) is relayed unopened as G-PDUs, downlink
  * G-PDUs go back in SAPI-3 frames with a downlink MAC-I.
+ *
+ * An ATTACH_REQUEST is not authenticated (anyone on the radio can send one
+ * with any IMSI), so it never costs an attached MS its context
+ * (docs/CELLULAR-SYSTEM.md section 1): the context of the same IMSI under
+ * another TLLI is released only once the new attach's RES matched; a full
+ * table makes room only by evicting a pending attach (WAIT_SAI, WAIT_RES;
+ * the oldest first), never an authenticated one, and else rejects the
+ * newcomer with GMM cause 0x16 (congestion); pending attaches end after
+ * SG_PENDING_TIMEOUT_MS.  A MAC failure reported by the MS may answer a
+ * challenge someone else forged: the SGSN sends its own challenge again
+ * (at most SG_MAX_MAC_FAILURES times) before it gives up.
  */
 #define _GNU_SOURCE
 
@@ -48,6 +59,8 @@
 #define SG_HLR_RETRY_MS 2000
 #define SG_WBUF_MAX (1u << 20)
 #define SG_MAX_RESYNC 2
+#define SG_MAX_MAC_FAILURES 2               /* challenge resent, then reject */
+#define SG_PENDING_TIMEOUT_MS (30u * 1000u) /* WAIT_SAI, WAIT_RES */
 #define SG_UNIT_NAME "MTCSEC-SGSN"
 
 typedef enum sg_state {
@@ -67,7 +80,8 @@ typedef struct sg_ms {
   char tl[9];
   char imsi[MTCSEC_IMSI_MAX_DIGITS + 1];
   uint8_t imsi_tbcd[MTCSEC_IMSI_TBCD_LEN];
-  uint64_t stamp; /* last activity, for replacement when full */
+  mtcsec_tstamp started; /* ATTACH_REQUEST: pending attaches expire */
+  uint64_t gsup_seq;     /* order of the GSUP request waiting for an answer */
   mtcsec_tstamp gsup_deadline;
   /* The vector in use (one kept per Send Auth Info). */
   uint8_t rand[MTCSEC_3GPP_RAND_LEN];
@@ -77,6 +91,7 @@ typedef struct sg_ms {
   uint8_t ik[MTCSEC_3GPP_IK_LEN];
   int have_ik;
   unsigned resyncs;
+  unsigned mac_failures;
   uint8_t last_auts[MTCSEC_3GPP_AUTS_LEN];
   int have_auts;
   int policy; /* ATTACH_ACCEPT flags */
@@ -95,6 +110,7 @@ typedef struct sg_ms {
 
 typedef struct sg_stats {
   uint64_t radio_rx, radio_malformed, unknown_tlli, attaches, attach_rejects;
+  uint64_t congestion_rejects, pending_evicted, pending_expired;
   uint64_t llc_mac_failures, llc_fcs_failures, llc_malformed, llc_other;
   uint64_t gtpu_ul, gtpu_dl, gtpu_dropped, gtpc_dropped;
   uint64_t sai_ck_received;
@@ -169,8 +185,11 @@ static void sg_help(void) {
     "                      service=radio addr=...)\n"
     "  --hlr HOST:PORT     GSUP server (mtchpd's gsup_listen, or osmo-hlr)\n"
     "  --ggsn HOST:PORT    the GGSN's GTP address\n"
-    "  --max-ms N          MS contexts kept (%d; the least recently used is "
-    "replaced)\n"
+    "  --max-ms N          MS contexts kept (%d; when full, the oldest "
+    "pending attach\n"
+    "                      is replaced, attached MSs never: a newcomer is "
+    "then rejected\n"
+    "                      with GMM cause 0x16, congestion)\n"
     "  --unit-name NAME    IPA unit name toward the HLR (%s)\n"
     "  --gtp-timeout MS    wait for a GTP-C answer before resending (3000)\n"
     "  --gtp-retries N     GTP-C resends before giving up (2)\n"
@@ -191,21 +210,22 @@ static sg_ms *sg_find(sgsn *s, const agent_addr *a, uint32_t tlli) {
     sg_ms *m = &s->ms[i];
     if (m->state != SG_FREE && m->tlli == tlli &&
         agent_addr_equal(&m->addr, a)) {
-      m->stamp = ++s->clock;
       return m;
     }
   }
   return NULL;
 }
 
-/* The context waiting for a GSUP answer of this IMSI in state st. */
+/* The context waiting for a GSUP answer of this IMSI in state st.  Several
+ * attaches of one IMSI may wait at once (one of them perhaps forged); the
+ * HLR answers one link in order, so the oldest request gets the answer. */
 static sg_ms *sg_find_imsi(sgsn *s, const char *imsi, sg_state st) {
   sg_ms *best = NULL;
   size_t i;
   for (i = 0; i < s->max_ms; i++) {
     sg_ms *m = &s->ms[i];
     if (m->state == st && strcmp(m->imsi, imsi) == 0 &&
-        (best == NULL || m->stamp > best->stamp)) {
+        (best == NULL || m->gsup_seq < best->gsup_seq)) {
       best = m;
     }
   }
@@ -452,6 +472,7 @@ static int sg_gsup_request(sgsn *s, sg_ms *m, enum osmo_gsup_message_type t,
   g.auts = auts;
   g.rand = rand;
   m->gsup_deadline = app_now_ms() + SG_GSUP_TIMEOUT_MS;
+  m->gsup_seq = ++s->clock;
   return sg_gsup_send(s, &g);
 }
 
@@ -694,6 +715,11 @@ static void sg_hlr_read(sgsn *s) {
 
 /* --------------------------------------------------------------- radio */
 
+/* An attach that has not been authenticated yet. */
+static int sg_pending(const sg_ms *m) {
+  return m->state == SG_WAIT_SAI || m->state == SG_WAIT_RES;
+}
+
 static void sg_on_attach_request(sgsn *s, const cellsim_radio *r,
                                  const agent_addr *from) {
   char imsi[MTCSEC_IMSI_MAX_DIGITS + 1];
@@ -713,26 +739,34 @@ static void sg_on_attach_request(sgsn *s, const cellsim_radio *r,
     s->st.radio_malformed++;
     return;
   }
-  /* The same IMSI under another TLLI: the MS started over. */
+  /* A context of the same IMSI under another TLLI stays until this attach
+   * is authenticated (sg_on_auth_response): the request may be forged.
+   * Room: a free slot, else the oldest pending attach; authenticated
+   * contexts are never given up for an unauthenticated request. */
   for (i = 0; i < s->max_ms; i++) {
-    if (s->ms[i].state != SG_FREE && strcmp(s->ms[i].imsi, imsi) == 0) {
-      sg_release(s, &s->ms[i], "new_attach");
-    }
-  }
-  for (i = 0; i < s->max_ms; i++) {
-    if (s->ms[i].state == SG_FREE) {
-      victim = &s->ms[i];
+    sg_ms *x = &s->ms[i];
+    if (x->state == SG_FREE) {
+      victim = x;
       break;
     }
-    if (victim == NULL || s->ms[i].stamp < victim->stamp) {
-      victim = &s->ms[i];
+    if (sg_pending(x) && (victim == NULL || x->started < victim->started)) {
+      victim = x;
     }
   }
   if (victim == NULL) {
-    return; /* max_ms is never 0 (checked at start-up) */
+    sg_ms tmp;
+    memset(&tmp, 0, sizeof(tmp));
+    tmp.addr = *from;
+    tmp.tlli = r->tlli;
+    snprintf(tmp.tl, sizeof(tmp.tl), "%08" PRIx32, r->tlli);
+    memcpy(tmp.imsi, imsi, sizeof(tmp.imsi));
+    s->st.congestion_rejects++;
+    sg_reject(s, &tmp, CELLSIM_GMM_CONGESTION, "congestion");
+    return;
   }
   if (victim->state != SG_FREE) {
-    sg_release(s, victim, "replaced");
+    s->st.pending_evicted++;
+    sg_release(s, victim, "evicted_pending");
   }
   m = victim;
   m->state = SG_WAIT_SAI;
@@ -741,7 +775,7 @@ static void sg_on_attach_request(sgsn *s, const cellsim_radio *r,
   snprintf(m->tl, sizeof(m->tl), "%08" PRIx32, r->tlli);
   memcpy(m->imsi, imsi, sizeof(m->imsi));
   memcpy(m->imsi_tbcd, r->imsi, sizeof(m->imsi_tbcd));
-  m->stamp = ++s->clock;
+  m->started = app_now_ms();
   app_log(MTCSEC_LOG_INFO, "event=attach_request tlli=%s imsi=%s", m->tl,
           m->imsi);
   if (!s->hlr.ready) {
@@ -755,6 +789,7 @@ static void sg_on_attach_request(sgsn *s, const cellsim_radio *r,
 }
 
 static void sg_on_auth_response(sgsn *s, sg_ms *m, const cellsim_radio *r) {
+  size_t i;
   if (m->state == SG_ATTACHED) {
     sg_send_simple(s, m, CELLSIM_ATTACH_ACCEPT, (uint8_t)m->policy);
     return;
@@ -770,6 +805,14 @@ static void sg_on_auth_response(sgsn *s, sg_ms *m, const cellsim_radio *r) {
   mtcsec_zeroize(m->xres, sizeof(m->xres));
   app_log(MTCSEC_LOG_INFO, "event=authenticated tlli=%s imsi=%s", m->tl,
           m->imsi);
+  /* Now the MS has proven itself: its older contexts (it started over
+   * under a new TLLI) and any other attach of its IMSI go. */
+  for (i = 0; i < s->max_ms; i++) {
+    sg_ms *x = &s->ms[i];
+    if (x != m && x->state != SG_FREE && strcmp(x->imsi, m->imsi) == 0) {
+      sg_release(s, x, "new_attach");
+    }
+  }
   m->state = SG_WAIT_UL;
   if (sg_gsup_request(s, m, OSMO_GSUP_MSGT_UPDATE_LOCATION_REQUEST, NULL,
                       NULL) != 0) {
@@ -783,6 +826,18 @@ static void sg_on_auth_failure(sgsn *s, sg_ms *m, const cellsim_radio *r) {
     return;
   }
   if (r->cause == CELLSIM_CAUSE_MAC_FAILURE) {
+    /* The MS may have answered a challenge forged by someone else on the
+     * radio (TS 24.008 4.7.7.5.1: it then waits for ours): send ours
+     * again, a bounded number of times. */
+    if (m->mac_failures < SG_MAX_MAC_FAILURES) {
+      m->mac_failures++;
+      app_log(MTCSEC_LOG_INFO,
+              "event=ms_mac_failure tlli=%s imsi=%s mac_failures=%u "
+              "action=resend_challenge",
+              m->tl, m->imsi, m->mac_failures);
+      sg_send_auth_request(s, m);
+      return;
+    }
     /* The MS does not believe this network: tell the HLR, give up. */
     memset(&g, 0, sizeof(g));
     g.message_type = OSMO_GSUP_MSGT_AUTH_FAIL_REPORT;
@@ -814,8 +869,19 @@ static void sg_on_auth_failure(sgsn *s, sg_ms *m, const cellsim_radio *r) {
   }
 }
 
-static void sg_on_activate(sgsn *s, sg_ms *m, const cellsim_sm *sm) {
+/* Whether an SGSN TEID is in use (cell_unique_id32()). */
+static int sg_teid_taken(void *arg, uint32_t teid) {
+  const sgsn *s = arg;
   size_t i;
+  for (i = 0; i < s->max_ms; i++) {
+    if (s->ms[i].pdp != PDP_NONE && s->ms[i].sgsn_teid == teid) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static void sg_on_activate(sgsn *s, sg_ms *m, const cellsim_sm *sm) {
   if (m->pdp == PDP_ACTIVE) {
     /* A repeated request (our accept was lost), or a second context. */
     if (sm->nsapi == m->nsapi) {
@@ -836,15 +902,18 @@ static void sg_on_activate(sgsn *s, sg_ms *m, const cellsim_sm *sm) {
   m->ti = sm->ti;
   memcpy(m->pco, sm->pco, sm->pcolen);
   m->pcolen = sm->pcolen;
-  do {
-    m->sgsn_teid = cell_random32(&s->crypto);
-    for (i = 0; i < s->max_ms && m->sgsn_teid != 0; i++) {
-      if (&s->ms[i] != m && s->ms[i].pdp != PDP_NONE &&
-          s->ms[i].sgsn_teid == m->sgsn_teid) {
-        m->sgsn_teid = 0;
-      }
-    }
-  } while (m->sgsn_teid == 0);
+  m->sgsn_teid = cell_unique_id32(&s->crypto, sg_teid_taken, s);
+  if (m->sgsn_teid == 0) {
+    /* The random source fails (or keeps repeating itself): refuse rather
+     * than loop. */
+    app_log(MTCSEC_LOG_ERROR,
+            "event=pdp_rejected tlli=%s imsi=%s reason=no_teid (the random "
+            "source failed %d times)",
+            m->tl, m->imsi, CELL_ID_TRIES);
+    sg_send_sm(s, m, CELLSIM_SM_ACTIVATE_REJECT,
+               CELLSIM_SM_SERVICE_OUT_OF_ORDER);
+    return;
+  }
   m->gtp_seq = s->next_seq++;
   m->gtp_tries = 0;
   m->gtp_deadline = app_now_ms() + s->gtp_timeout_ms;
@@ -1070,6 +1139,12 @@ static void sg_timers(sgsn *s, mtcsec_tstamp now) {
   size_t i;
   for (i = 0; i < s->max_ms; i++) {
     sg_ms *m = &s->ms[i];
+    if (sg_pending(m) && now >= m->started + SG_PENDING_TIMEOUT_MS) {
+      /* Never authenticated: an MS that went away, or a forged request. */
+      s->st.pending_expired++;
+      sg_release(s, m, "attach_timeout");
+      continue;
+    }
     if ((m->state == SG_WAIT_SAI || m->state == SG_WAIT_UL) &&
         now >= m->gsup_deadline) {
       sg_reject(s, m, CELLSIM_GMM_NETWORK_FAILURE, "hlr_timeout");
@@ -1102,6 +1177,9 @@ static mtcsec_tstamp sg_next_timer(const sgsn *s, mtcsec_tstamp now) {
         m->gsup_deadline < next) {
       next = m->gsup_deadline;
     }
+    if (sg_pending(m) && m->started + SG_PENDING_TIMEOUT_MS < next) {
+      next = m->started + SG_PENDING_TIMEOUT_MS;
+    }
     if (m->state == SG_ATTACHED && m->pdp == PDP_PENDING &&
         m->gtp_deadline < next) {
       next = m->gtp_deadline;
@@ -1122,17 +1200,20 @@ static void sg_log_stats(const sgsn *s) {
   }
   app_log(MTCSEC_LOG_INFO,
           "event=stats ms=%zu attached=%zu pdp_active=%zu attaches=%" PRIu64
-          " attach_rejects=%" PRIu64 " llc_mac_failures=%" PRIu64
-          " llc_fcs_failures=%" PRIu64 " llc_malformed=%" PRIu64
-          " llc_other=%" PRIu64 " radio_rx=%" PRIu64 " radio_malformed=%" PRIu64
-          " unknown_tlli=%" PRIu64 " gtpu_ul=%" PRIu64 " gtpu_dl=%" PRIu64
-          " gtpu_dropped=%" PRIu64 " gtpc_dropped=%" PRIu64
-          " sai_ck_received=%" PRIu64,
+          " attach_rejects=%" PRIu64 " congestion_rejects=%" PRIu64
+          " pending_evicted=%" PRIu64 " pending_expired=%" PRIu64
+          " llc_mac_failures=%" PRIu64 " llc_fcs_failures=%" PRIu64
+          " llc_malformed=%" PRIu64 " llc_other=%" PRIu64 " radio_rx=%" PRIu64
+          " radio_malformed=%" PRIu64 " unknown_tlli=%" PRIu64
+          " gtpu_ul=%" PRIu64 " gtpu_dl=%" PRIu64 " gtpu_dropped=%" PRIu64
+          " gtpc_dropped=%" PRIu64 " sai_ck_received=%" PRIu64,
           n, attached, pdp, s->st.attaches, s->st.attach_rejects,
-          s->st.llc_mac_failures, s->st.llc_fcs_failures, s->st.llc_malformed,
-          s->st.llc_other, s->st.radio_rx, s->st.radio_malformed,
-          s->st.unknown_tlli, s->st.gtpu_ul, s->st.gtpu_dl, s->st.gtpu_dropped,
-          s->st.gtpc_dropped, s->st.sai_ck_received);
+          s->st.congestion_rejects, s->st.pending_evicted,
+          s->st.pending_expired, s->st.llc_mac_failures, s->st.llc_fcs_failures,
+          s->st.llc_malformed, s->st.llc_other, s->st.radio_rx,
+          s->st.radio_malformed, s->st.unknown_tlli, s->st.gtpu_ul,
+          s->st.gtpu_dl, s->st.gtpu_dropped, s->st.gtpc_dropped,
+          s->st.sai_ck_received);
 }
 
 /* ---------------------------------------------------------------- loop */

@@ -55,7 +55,9 @@ static void sub_help(FILE *f) {
           "        --usim FILE        also write the MS's USIM file (JSON, "
           "mode 0600) for\n"
           "                           'mtcsec ms run': IMSI, K, OPc, AMF, "
-          "PLMN, MTC server ID\n"
+          "PLMN, MTC server ID,\n"
+          "                           and the policy (integrity_only), "
+          "which the MS enforces\n"
           "        --mtcs-id HEX      the MTC server ID in it (default: "
           "mtcs_id of mtcsd.conf)\n"
           "        --plmn MCCMNC      the PLMN in it, 5 or 6 digits "
@@ -198,6 +200,10 @@ static int sub_write_usim(const char *cmd, const char *path,
       cJSON_AddStringToObject(o, "plmn", plmn) == NULL ||
       cJSON_AddStringToObject(o, "mtcs_id", id) == NULL ||
       cJSON_AddNumberToObject(o, "ind_bitlen", sub->ind_bitlen) == NULL ||
+      /* The MS's provisioned policy: it refuses an ATTACH_ACCEPT without
+       * integrity when this is true (docs/CELLULAR-SYSTEM.md section 5). */
+      cJSON_AddBoolToObject(o, "integrity_only", sub->integrity_only != 0) ==
+        NULL ||
       (text = cJSON_Print(o)) == NULL) {
     cli_err(cmd, "out of memory");
     goto cleanup;

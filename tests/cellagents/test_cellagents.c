@@ -15,7 +15,24 @@
  * SQN_MS is ahead resynchronises with AUTS; a normal subscriber attaches in
  * FCS mode (ck_received=1 at the SGSN, which zeroizes it) and its payloads
  * go through too; an unknown IMSI is rejected; a missing USIM file is exit
- * code 3.  Every wait is bounded; an alarm ends everything after 100 s.
+ * code 3.
+ *
+ * Attacks from the radio, through a man-in-the-middle on the MS's radio
+ * link (proxy_*: the MS's --sgsn is this program, which forwards to the
+ * SGSN and injects): a forged ATTACH_ACCEPT 0x00 before the genuine one,
+ * then a forged FCS-only SM reject (the MS keeps integrity and drops both);
+ * a forged AUTH_REQUEST (the MS answers MAC failure and attaches with the
+ * genuine one); three old challenges replayed (two resynchronisations,
+ * the third dropped, then the genuine one).  At the SGSN, from raw sockets:
+ * an unauthenticated ATTACH_REQUEST for an attached IMSI under a new TLLI
+ * (the attached MS keeps getting its answers; the pending attach expires
+ * after 30 s), MAC failures (the challenge is sent again twice, then
+ * ATTACH_REJECT), a table full of attached MSs (a pending attach is
+ * evicted, then a newcomer gets GMM cause 0x16).  The USIM file carries
+ * "integrity_only"; one without it requires integrity.  The GGSN agent
+ * refuses an mtcsd certificate of the CA that does not name the --mtcs
+ * host.
+ * Every wait is bounded; an alarm ends everything after 140 s.
  */
 #define _GNU_SOURCE
 
@@ -31,6 +48,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -57,14 +75,15 @@ static const char IMSI_NONE[] = "001010000000099"; /* not in hlr.db */
 
 static char g_dir[256], g_hplog[320], g_sglog[320];
 static pid_t g_hp = -1, g_sg = -1, g_ms = -1, g_sg2 = -1, g_gg = -1;
+static pid_t g_sg3 = -1, g_gg2 = -1;
 static int g_ggsn = -1;
 static mtcsec_crypto g_crypto;
 
 static void cleanup(void) {
   char cmd[300];
-  pid_t *p[5] = {&g_ms, &g_sg, &g_sg2, &g_gg, &g_hp};
+  pid_t *p[7] = {&g_ms, &g_sg, &g_sg2, &g_sg3, &g_gg, &g_gg2, &g_hp};
   size_t i;
-  for (i = 0; i < 5; i++) {
+  for (i = 0; i < 7; i++) {
     if (*p[i] > 0) {
       kill(*p[i], SIGKILL);
       waitpid(*p[i], NULL, 0);
@@ -495,8 +514,291 @@ static void gi_serve(int ms) {
 
 /* ----------------------------------------------------------- the agents */
 
-/* What the test serves while an MS runs: the GGSN socket, or mtcsd's Gi. */
+/* What the test serves while an MS runs: the GGSN socket, or mtcsd's Gi
+ * (or the radio proxy and the GGSN socket); g_hook runs between. */
 static void (*g_serve)(int ms) = ggsn_serve;
+static void (*g_hook)(void);
+
+/* ------------------------------------------ an attacker on the radio */
+
+/* What the man in the middle does to the next attach. */
+enum {
+  PX_FORWARD = 0,  /* forward both ways, capture challenges */
+  PX_FORGE_ACCEPT, /* ATTACH_ACCEPT 0x00 before the genuine one, then a
+                      forged FCS-only SM reject before the genuine answer */
+  PX_FORGE_AUTH,   /* an AUTH_REQUEST with a made-up AUTN first */
+  PX_REPLAY        /* PX_REPLAYED captured (used) challenges first */
+};
+
+#define PX_MAX_CAPTURED 8
+#define PX_REPLAYED 3 /* one more than the MS's resynchronisation budget */
+
+typedef struct proxy {
+  int ms_fd, sg_fd; /* toward the MS (its --sgsn), toward the SGSN */
+  int port;         /* ms_fd's port */
+  struct sockaddr_in ms, sgsn;
+  int have_ms;
+  int mode, injected, sm_injected;
+  uint8_t held[64]; /* an ATTACH_REQUEST held back (the attacker is first) */
+  size_t heldlen;
+  long long hold_until;
+  /* Challenges the MS answered with AUTH_RESPONSE (used: stale now). */
+  uint8_t rand[PX_MAX_CAPTURED][16], autn[PX_MAX_CAPTURED][16];
+  size_t ncaptured;
+  uint8_t last_rand[16], last_autn[16]; /* the SGSN's last challenge */
+  int have_last;
+  unsigned forged; /* messages injected toward the MS */
+} proxy;
+
+static proxy g_px;
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int udp_loopback(int *port) {
+  struct sockaddr_in sa;
+  socklen_t sl = sizeof(sa);
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  CHECK(fd >= 0, "socket");
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind");
+  CHECK(getsockname(fd, (struct sockaddr *)&sa, &sl) == 0, "getsockname");
+  if (port != NULL) {
+    *port = ntohs(sa.sin_port);
+  }
+  return fd;
+}
+
+static void proxy_open(int sgsn_port) {
+  memset(&g_px, 0, sizeof(g_px));
+  g_px.ms_fd = udp_loopback(&g_px.port);
+  g_px.sg_fd = udp_loopback(NULL);
+  g_px.sgsn.sin_family = AF_INET;
+  g_px.sgsn.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  g_px.sgsn.sin_port = htons((uint16_t)sgsn_port);
+}
+
+/* A new attach through the proxy: mode, nothing injected yet. */
+static void proxy_arm(int mode) {
+  g_px.mode = mode;
+  g_px.injected = g_px.sm_injected = 0;
+  g_px.have_ms = 0;
+  g_px.heldlen = 0;
+  g_px.forged = 0;
+  g_px.have_last = 0;
+}
+
+static void proxy_to_ms(const cellsim_radio *r) {
+  uint8_t buf[128];
+  mtcsec_ssize n = cellsim_radio_encode(r, buf, sizeof(buf));
+  CHECK(n > 0 && g_px.have_ms, "forge");
+  CHECK(sendto(g_px.ms_fd, buf, (size_t)n, 0, (struct sockaddr *)&g_px.ms,
+               sizeof(g_px.ms)) == n,
+        "sendto MS");
+  g_px.forged++;
+}
+
+static void proxy_to_sgsn(const uint8_t *p, size_t n) {
+  CHECK(sendto(g_px.sg_fd, p, n, 0, (struct sockaddr *)&g_px.sgsn,
+               sizeof(g_px.sgsn)) == (ssize_t)n,
+        "sendto SGSN");
+}
+
+/* A SAPI-1 ACTIVATE_PDP_CONTEXT_REJECT (cause 0x1d) in an FCS frame with
+ * COUNT 0: what a downgraded MS would take from anyone. */
+static void proxy_forge_sm_reject(uint32_t tlli) {
+  cellsim_llc llc;
+  cellsim_sm sm;
+  cellsim_radio r;
+  uint8_t smb[16], frame[64];
+  mtcsec_ssize sl, fl;
+  memset(&llc, 0, sizeof(llc));
+  memset(&sm, 0, sizeof(sm));
+  sm.ti = 0x08;
+  sm.type = CELLSIM_SM_ACTIVATE_REJECT;
+  sm.nsapi = 5;
+  sm.cause = CELLSIM_SM_USER_AUTH_FAILED;
+  sl = cellsim_sm_encode(&sm, smb, sizeof(smb));
+  CHECK(sl > 0, "SM encode");
+  fl = cellsim_llc_seal(&llc, &g_crypto, NULL, MTCSEC_3GPP_DOWNLINK,
+                        MTCSEC_LLC_SAPI_LLGMM, smb, (size_t)sl, frame,
+                        sizeof(frame));
+  CHECK(fl > 0, "FCS frame");
+  memset(&r, 0, sizeof(r));
+  r.type = CELLSIM_LLC;
+  r.tlli = tlli;
+  r.llc = frame;
+  r.llclen = (size_t)fl;
+  proxy_to_ms(&r);
+}
+
+static void proxy_from_ms(const uint8_t *buf, size_t n,
+                          const struct sockaddr_in *from) {
+  cellsim_radio r, f;
+  uint8_t sapi = 0;
+  uint16_t nu = 0;
+  size_t i;
+  g_px.ms = *from;
+  g_px.have_ms = 1;
+  if (cellsim_radio_decode(&r, buf, n) != 0) {
+    proxy_to_sgsn(buf, n);
+    return;
+  }
+  memset(&f, 0, sizeof(f));
+  f.tlli = r.tlli;
+  if (r.type == CELLSIM_ATTACH_REQUEST && !g_px.injected &&
+      (g_px.mode == PX_FORGE_AUTH || g_px.mode == PX_REPLAY)) {
+    g_px.injected = 1;
+    f.type = CELLSIM_AUTH_REQUEST;
+    if (g_px.mode == PX_FORGE_AUTH) {
+      memset(f.rand, 0xa5, sizeof(f.rand));
+      memset(f.autn, 0x5a, sizeof(f.autn)); /* MAC-A cannot verify */
+      proxy_to_ms(&f);
+    } else {
+      for (i = 0; i < PX_REPLAYED && i < g_px.ncaptured; i++) {
+        memcpy(f.rand, g_px.rand[i], 16);
+        memcpy(f.autn, g_px.autn[i], 16);
+        proxy_to_ms(&f);
+      }
+    }
+    /* The SGSN hears the MS after the attacker has spoken: the MS's
+     * answers to the injected challenges meet no context there. */
+    CHECK(n <= sizeof(g_px.held), "held");
+    memcpy(g_px.held, buf, n);
+    g_px.heldlen = n;
+    g_px.hold_until = now_ms() + 300;
+    return;
+  }
+  if (r.type == CELLSIM_AUTH_RESPONSE && g_px.have_last) {
+    for (i = 0; i < g_px.ncaptured; i++) {
+      if (memcmp(g_px.rand[i], g_px.last_rand, 16) == 0) {
+        break;
+      }
+    }
+    if (i == g_px.ncaptured && i < PX_MAX_CAPTURED) {
+      memcpy(g_px.rand[i], g_px.last_rand, 16);
+      memcpy(g_px.autn[i], g_px.last_autn, 16);
+      g_px.ncaptured++;
+    }
+  }
+  if (r.type == CELLSIM_AUTH_RESPONSE && !g_px.injected &&
+      g_px.mode == PX_FORGE_ACCEPT) {
+    g_px.injected = 1;
+    f.type = CELLSIM_ATTACH_ACCEPT;
+    f.flags = 0x00; /* "no integrity": FCS mode */
+    proxy_to_ms(&f);
+  }
+  if (r.type == CELLSIM_LLC && g_px.mode == PX_FORGE_ACCEPT &&
+      !g_px.sm_injected && cellsim_llc_peek(r.llc, r.llclen, &sapi, &nu) == 0 &&
+      sapi == MTCSEC_LLC_SAPI_LLGMM) {
+    g_px.sm_injected = 1;
+    proxy_forge_sm_reject(r.tlli);
+  }
+  proxy_to_sgsn(buf, n);
+}
+
+static void proxy_from_sgsn(const uint8_t *buf, size_t n) {
+  cellsim_radio r;
+  if (cellsim_radio_decode(&r, buf, n) == 0 && r.type == CELLSIM_AUTH_REQUEST) {
+    memcpy(g_px.last_rand, r.rand, 16);
+    memcpy(g_px.last_autn, r.autn, 16);
+    g_px.have_last = 1;
+  }
+  if (g_px.have_ms) {
+    CHECK(sendto(g_px.ms_fd, buf, n, 0, (struct sockaddr *)&g_px.ms,
+                 sizeof(g_px.ms)) == (ssize_t)n,
+          "sendto MS");
+  }
+}
+
+/* Serves the proxy's two sockets and the GGSN socket for up to ms. */
+static void proxy_serve(int ms) {
+  struct pollfd p[3];
+  uint8_t buf[4096];
+  struct sockaddr_in from;
+  socklen_t fl;
+  ssize_t n;
+  if (g_px.heldlen > 0 && now_ms() >= g_px.hold_until) {
+    proxy_to_sgsn(g_px.held, g_px.heldlen);
+    g_px.heldlen = 0;
+  }
+  p[0].fd = g_px.ms_fd;
+  p[1].fd = g_px.sg_fd;
+  p[2].fd = g_ggsn;
+  p[0].events = p[1].events = p[2].events = POLLIN;
+  if (poll(p, 3, ms) <= 0) {
+    return;
+  }
+  for (;;) {
+    fl = sizeof(from);
+    n = recvfrom(g_px.ms_fd, buf, sizeof(buf), MSG_DONTWAIT,
+                 (struct sockaddr *)&from, &fl);
+    if (n <= 0) {
+      break;
+    }
+    proxy_from_ms(buf, (size_t)n, &from);
+  }
+  for (;;) {
+    n = recvfrom(g_px.sg_fd, buf, sizeof(buf), MSG_DONTWAIT, NULL, NULL);
+    if (n <= 0) {
+      break;
+    }
+    proxy_from_sgsn(buf, (size_t)n);
+  }
+  if (p[2].revents & POLLIN) {
+    ggsn_serve(0);
+  }
+}
+
+/* ------------------------------------- a raw "MS" at the SGSN's port */
+
+static void raw_send(int fd, int port, const cellsim_radio *r) {
+  uint8_t buf[128];
+  struct sockaddr_in to;
+  mtcsec_ssize n = cellsim_radio_encode(r, buf, sizeof(buf));
+  CHECK(n > 0, "encode");
+  memset(&to, 0, sizeof(to));
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  to.sin_port = htons((uint16_t)port);
+  CHECK(sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&to, sizeof(to)) == n,
+        "sendto");
+}
+
+static void raw_attach(int fd, int port, uint32_t tlli, const char *imsi) {
+  cellsim_radio r;
+  memset(&r, 0, sizeof(r));
+  r.type = CELLSIM_ATTACH_REQUEST;
+  r.tlli = tlli;
+  CHECK(mtcsec_imsi_to_tbcd(imsi, strlen(imsi), r.imsi) == 0, "TBCD");
+  raw_send(fd, port, &r);
+}
+
+/* The next radio message for fd within ms (the GGSN socket served
+ * meanwhile); 0, or -1 when none came. */
+static int raw_recv(int fd, cellsim_radio *r, uint8_t *buf, size_t buflen,
+                    int ms) {
+  long long end = now_ms() + ms;
+  while (now_ms() < end) {
+    struct pollfd p;
+    ssize_t n;
+    p.fd = fd;
+    p.events = POLLIN;
+    if (poll(&p, 1, 10) == 1) {
+      n = recv(fd, buf, buflen, 0);
+      CHECK(n > 0 && cellsim_radio_decode(r, buf, (size_t)n) == 0,
+            "a radio message from the SGSN");
+      return 0;
+    }
+    ggsn_serve(0);
+  }
+  return -1;
+}
 
 /* Runs `mtcsec ms run` with args (NULL-terminated), serving g_serve while
  * it runs; returns its exit code.  Its stdout/stderr go to NAME.out/.log. */
@@ -534,9 +836,25 @@ static int run_ms(const char *mtcsec, const char *name, const char *usim,
       return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
     }
     g_serve(10);
+    if (g_hook != NULL) {
+      g_hook();
+    }
   }
   CHECK(0, "%s did not finish", name);
   return -1;
+}
+
+/* The hook of the "unauthenticated ATTACH_REQUEST" check: once the MS has
+ * its first answer, an ATTACH_REQUEST with its IMSI under another TLLI. */
+static char g_hook_out[400];
+static int g_hook_fd = -1, g_hook_port, g_hook_done;
+static long long g_pending_since; /* the attach that must expire */
+
+static void hook_forged_attach(void) {
+  if (!g_hook_done && file_has(g_hook_out, "downlink: ack one", NULL, 0)) {
+    raw_attach(g_hook_fd, g_hook_port, 0xc0ffee01u, IMSI_IO);
+    g_hook_done = 1;
+  }
 }
 
 static void sub_add(const char *mtcsec, const char *imsi, const char *usim,
@@ -564,7 +882,7 @@ int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
   signal(SIGPIPE, SIG_IGN);
   signal(SIGALRM, on_alarm);
-  alarm(100);
+  alarm(140);
   atexit(cleanup);
   CHECK(mtcsec_crypto_openssl_new(&g_crypto) == 0, "crypto");
 
@@ -610,7 +928,17 @@ int main(int argc, char **argv) {
            "\"8000\", \"plmn\": \"00101\", \"mtcs_id\": \"%s\"}\n",
            IMSI_NONE, K_HEX, OPC_HEX, MTCS_ID);
   write_file("none.json", line, 0600);
-  ok("mtcsec sub add --usim writes the USIM file (0600), never over one");
+  CHECK(file_has(p, "\"integrity_only\":\ttrue", NULL, 0) == 1, "policy");
+  path(q, sizeof(q), "normal.json");
+  CHECK(file_has(q, "\"integrity_only\":\tfalse", NULL, 0) == 1, "policy");
+  /* A USIM file from before "integrity_only": integrity required. */
+  snprintf(line, sizeof(line),
+           "{\"imsi\": \"%s\", \"k\": \"%s\", \"opc\": \"%s\", \"amf\": "
+           "\"8000\", \"plmn\": \"00101\", \"mtcs_id\": \"%s\"}\n",
+           IMSI_N, K_HEX, OPC_HEX, MTCS_ID);
+  write_file("normal-old.json", line, 0600);
+  ok("mtcsec sub add --usim writes the USIM file (0600, with the policy "
+     "\"integrity_only\"), never over one");
 
   /* ------------------------------------------------ the network */
   path(p, sizeof(p), "mtchpd.conf");
@@ -810,6 +1138,263 @@ int main(int argc, char **argv) {
        "GGSN refusal -> ACTIVATE_PDP_CONTEXT_REJECT 0x1d (exit 1)");
   }
 
+  /* ------------------- attacks from the radio: the SGSN's contexts */
+  {
+    const char *extra[] = {"--send",     "one",  "--send", "two",
+                           "--interval", "1500", NULL};
+    cellsim_radio r;
+    uint8_t buf[256], rand1[16];
+    int fd, k;
+
+    /* A pending attach nobody answers: it expires after 30 s (checked at
+     * the end of the test). */
+    fd = udp_loopback(NULL);
+    raw_attach(fd, rport, 0xc0ffee04u, IMSI_SQN);
+    CHECK(raw_recv(fd, &r, buf, sizeof(buf), 5000) == 0 &&
+            r.type == CELLSIM_AUTH_REQUEST,
+          "AUTH_REQUEST for the pending attach");
+    g_pending_since = now_ms();
+    close(fd);
+
+    /* An ATTACH_REQUEST with an attached MS's IMSI under a new TLLI, while
+     * that MS waits between its payloads: it must keep its context. */
+    g_hook_fd = udp_loopback(NULL);
+    g_hook_port = rport;
+    g_hook_done = 0;
+    path(g_hook_out, sizeof(g_hook_out), "ms-keep.out");
+    g_hook = hook_forged_attach;
+    rv = run_ms(mtcsec, "ms-keep", "io.json", rport, extra);
+    g_hook = NULL;
+    path(q, sizeof(q), "ms-keep.log");
+    if (rv != 0) {
+      dump(g_hook_out);
+      dump(q);
+    }
+    CHECK(g_hook_done, "the forged ATTACH_REQUEST was not sent");
+    CHECK(rv == 0 && file_has(g_hook_out, "downlink: ack two", NULL, 0) == 1,
+          "the attached MS lost its context to an unauthenticated "
+          "ATTACH_REQUEST (exit %d)",
+          rv);
+    CHECK(raw_recv(g_hook_fd, &r, buf, sizeof(buf), 5000) == 0 &&
+            r.type == CELLSIM_AUTH_REQUEST && r.tlli == 0xc0ffee01u,
+          "the forged attach got a challenge (it is pending)");
+    {
+      char tl[16] = "", rel[64];
+      const char *t;
+      CHECK(file_has(q, "event=attached", line, sizeof(line)) == 1 &&
+              (t = strstr(line, "tlli=")) != NULL &&
+              sscanf(t, "tlli=%8s", tl) == 1,
+            "the MS's TLLI");
+      snprintf(rel, sizeof(rel), "event=released tlli=%s", tl);
+      CHECK(file_has(g_sglog, "event=attach_request tlli=c0ffee01", NULL, 0) ==
+                1 &&
+              file_has(g_sglog, rel, NULL, 0) == 0,
+            "the attached MS's context was released");
+    }
+    close(g_hook_fd);
+    g_hook_fd = -1;
+    ok("an unauthenticated ATTACH_REQUEST for an attached IMSI (new TLLI) "
+       "releases nothing: the MS's next payload is answered");
+
+    /* MAC failures reported by the MS: the SGSN's own challenge again,
+     * twice, then ATTACH_REJECT 0x11. */
+    fd = udp_loopback(NULL);
+    raw_attach(fd, rport, 0xc0ffee02u, IMSI_N);
+    CHECK(raw_recv(fd, &r, buf, sizeof(buf), 5000) == 0 &&
+            r.type == CELLSIM_AUTH_REQUEST,
+          "AUTH_REQUEST");
+    memcpy(rand1, r.rand, 16);
+    for (k = 0; k < 3; k++) {
+      cellsim_radio fail;
+      memset(&fail, 0, sizeof(fail));
+      fail.type = CELLSIM_AUTH_FAILURE;
+      fail.tlli = 0xc0ffee02u;
+      fail.cause = CELLSIM_CAUSE_MAC_FAILURE;
+      raw_send(fd, rport, &fail);
+      CHECK(raw_recv(fd, &r, buf, sizeof(buf), 5000) == 0, "answer %d", k);
+      if (k < 2) {
+        CHECK(r.type == CELLSIM_AUTH_REQUEST && memcmp(r.rand, rand1, 16) == 0,
+              "MAC failure %d: the same challenge again (got %s)", k + 1,
+              cellsim_radio_name(r.type));
+      } else {
+        CHECK(r.type == CELLSIM_ATTACH_REJECT &&
+                r.cause == CELLSIM_GMM_NETWORK_FAILURE,
+              "third MAC failure: ATTACH_REJECT 0x11 (got %s)",
+              cellsim_radio_name(r.type));
+      }
+    }
+    close(fd);
+    CHECK(file_has(g_sglog, "tlli=c0ffee02 imsi=001010000000012 mac_failures=",
+                   NULL, 0) == 2 &&
+            file_has(g_sglog,
+                     "tlli=c0ffee02 imsi=001010000000012 cause=0x11 "
+                     "reason=ms_mac_failure",
+                     NULL, 0) == 1,
+          "MAC failures logged");
+    ok("a MAC failure from the MS: the SGSN sends its challenge again (a "
+       "forged one may have been answered), twice, then ATTACH_REJECT 0x11");
+  }
+
+  /* ------------------- attacks from the radio: the MS, through a MITM */
+  {
+    const char *attach[] = {"--attach-only", NULL};
+    const char *send[] = {"--send", "after a forged accept", NULL};
+    const char *old[] = {"--attach-only", "--retries", "1", NULL};
+
+    proxy_open(rport);
+    g_serve = proxy_serve;
+    proxy_arm(PX_FORWARD);
+    rv = run_ms(mtcsec, "ms-px", "io.json", g_px.port, attach);
+    CHECK(rv == 0 && g_px.ncaptured == 1, "through the proxy: exit %d", rv);
+    proxy_arm(PX_FORWARD);
+    rv = run_ms(mtcsec, "ms-px2", "io.json", g_px.port, attach);
+    CHECK(rv == 0 && g_px.ncaptured == 2, "through the proxy: exit %d", rv);
+    CHECK(file_has(g_sglog,
+                   "tlli=c0ffee01 imsi=001010000000011 "
+                   "reason=new_attach",
+                   NULL, 0) == 1,
+          "the forged attach of the same IMSI is released once a new attach "
+          "of it authenticated");
+
+    /* ATTACH_ACCEPT 0x00 (FCS) just before the genuine one, then an FCS
+     * ACTIVATE_PDP_CONTEXT_REJECT just before the genuine answer. */
+    proxy_arm(PX_FORGE_ACCEPT);
+    rv = run_ms(mtcsec, "ms-downgrade", "io.json", g_px.port, send);
+    path(p, sizeof(p), "ms-downgrade.out");
+    path(q, sizeof(q), "ms-downgrade.log");
+    if (rv != 0) {
+      dump(p);
+      dump(q);
+    }
+    CHECK(g_px.forged == 2, "%u messages forged", g_px.forged);
+    CHECK(rv == 0 && file_has(p, "LLC MAC-I (integrity)", NULL, 0) == 1 &&
+            file_has(p, "downlink: ack after a forged accept", NULL, 0) == 1,
+          "a forged ATTACH_ACCEPT 0x00 downgraded the MS (exit %d)", rv);
+    CHECK(file_has(q,
+                   "event=attach_accept_dropped imsi=001010000000011 "
+                   "policy=fcs required=integrity",
+                   NULL, 0) == 1 &&
+            file_has(q, "event=llc_dropped imsi=001010000000011 err=", NULL,
+                     0) == 1,
+          "the forged accept and the forged FCS frame are dropped");
+    ok("a forged ATTACH_ACCEPT 0x00 before the genuine one is dropped (the "
+       "USIM requires integrity); a forged FCS-only SM reject then fails its "
+       "MAC-I; the MS attaches with MAC-I and its payload is answered");
+
+    /* An AUTH_REQUEST whose AUTN is made up, before the SGSN's. */
+    proxy_arm(PX_FORGE_AUTH);
+    rv = run_ms(mtcsec, "ms-forged-auth", "io.json", g_px.port, attach);
+    path(q, sizeof(q), "ms-forged-auth.log");
+    if (rv != 0) {
+      dump(q);
+    }
+    CHECK(rv == 0 && g_px.forged == 1 &&
+            file_has(q, "result=mac_failure mac_failures=1 action=wait", NULL,
+                     0) == 1 &&
+            file_has(q, "event=attached", NULL, 0) == 1,
+          "a forged AUTH_REQUEST ended the attach (exit %d)", rv);
+    ok("a forged AUTH_REQUEST: AUTH_FAILURE 0x14, then the genuine challenge "
+       "attaches the MS");
+
+    /* Three old challenges (answered by the MS: used) replayed before the
+     * SGSN's. */
+    CHECK(g_px.ncaptured >= PX_REPLAYED, "%zu challenges captured",
+          g_px.ncaptured);
+    proxy_arm(PX_REPLAY);
+    rv = run_ms(mtcsec, "ms-replayed", "io.json", g_px.port, attach);
+    path(q, sizeof(q), "ms-replayed.log");
+    if (rv != 0) {
+      dump(q);
+    }
+    CHECK(rv == 0 && g_px.forged == 3,
+          "replayed challenges ended the attach "
+          "(exit %d)",
+          rv);
+    CHECK(file_has(q, "result=synch_failure verdict=stale sqn_ms=", NULL, 0) ==
+              2 &&
+            file_has(q, "verdict=stale action=dropped reason=resync_budget",
+                     NULL, 0) == 1 &&
+            file_has(q, "event=attached", NULL, 0) == 1,
+          "two resynchronisations, the third replay dropped, then attached");
+    ok("three old challenges replayed: two AUTS answers, the third dropped "
+       "(budget spent), then the genuine challenge attaches the MS");
+    g_serve = ggsn_serve;
+    close(g_px.ms_fd);
+    close(g_px.sg_fd);
+
+    /* A USIM file without "integrity_only" (integrity required) of a
+     * subscriber whose policy is FCS: every accept is dropped. */
+    rv = run_ms(mtcsec, "ms-old-usim", "normal-old.json", rport, old);
+    path(q, sizeof(q), "ms-old-usim.log");
+    CHECK(rv == 1 &&
+            file_has(q,
+                     "event=attach_accept_dropped imsi=001010000000012 "
+                     "policy=fcs",
+                     NULL, 0) >= 1 &&
+            file_has(q, "offered no integrity and were dropped", NULL, 0) ==
+              1 &&
+            file_has(q, "event=attached", NULL, 0) == 0,
+          "USIM without integrity_only: exit %d", rv);
+    ok("a USIM file without \"integrity_only\" requires integrity: an FCS "
+       "ATTACH_ACCEPT is never taken (exit 1, the reason said)");
+  }
+
+  /* ------------------------- a table full of attached MSs (--max-ms 2) */
+  {
+    const char *attach[] = {"--attach-only", NULL};
+    const char *s3_argv[16];
+    char s3log[400];
+    cellsim_radio r;
+    uint8_t buf[256];
+    int rport3, fd;
+
+    path(q, sizeof(q), "sgsn3.out");
+    path(s3log, sizeof(s3log), "sgsn3.log");
+    i = 0;
+    s3_argv[i++] = mtcsec;
+    s3_argv[i++] = "sgsn";
+    s3_argv[i++] = "run";
+    s3_argv[i++] = "--listen";
+    s3_argv[i++] = "127.0.0.1:0";
+    s3_argv[i++] = "--hlr";
+    s3_argv[i++] = gsup;
+    s3_argv[i++] = "--ggsn";
+    s3_argv[i++] = ggsn;
+    s3_argv[i++] = "--max-ms";
+    s3_argv[i++] = "2";
+    s3_argv[i] = NULL;
+    g_sg3 = spawn(s3_argv, q, s3log);
+    CHECK(wait_file(s3log, "event=hlr_ready", 1, 10000) == 0, "third SGSN");
+    rport3 = log_port(s3log, "service=radio addr=127.0.0.1:");
+    rv = run_ms(mtcsec, "ms-full-1", "io.json", rport3, attach);
+    CHECK(rv == 0, "first MS: exit %d", rv);
+    fd = udp_loopback(NULL);
+    raw_attach(fd, rport3, 0xc0ffee03u, IMSI_N);
+    CHECK(raw_recv(fd, &r, buf, sizeof(buf), 5000) == 0 &&
+            r.type == CELLSIM_AUTH_REQUEST,
+          "pending attach");
+    close(fd);
+    rv = run_ms(mtcsec, "ms-full-2", "normal.json", rport3, attach);
+    CHECK(rv == 0 && file_has(s3log,
+                              "event=released tlli=c0ffee03 "
+                              "imsi=001010000000012 reason=evicted_pending",
+                              NULL, 0) == 1,
+          "a full table: the pending attach gives way (exit %d)", rv);
+    rv = run_ms(mtcsec, "ms-full-3", "sqn.json", rport3, attach);
+    path(q, sizeof(q), "ms-full-3.log");
+    CHECK(rv == 1 && file_has(q, "GMM cause 0x16", NULL, 0) == 1 &&
+            file_has(s3log, "imsi=001010000000013 cause=0x16 reason=congestion",
+                     NULL, 0) == 1 &&
+            file_has(s3log, "event=released", NULL, 0) == 1,
+          "a table full of attached MSs: congestion, nobody evicted (exit %d)",
+          rv);
+    kill(g_sg3, SIGTERM);
+    waitpid(g_sg3, NULL, 0);
+    g_sg3 = -1;
+    ok("--max-ms full: a pending attach is evicted for a newcomer; attached "
+       "MSs never are: the next newcomer gets ATTACH_REJECT 0x16");
+  }
+
   /* ---------------------- the GGSN agent, against mtcsd's Gi side */
   {
     const char *extra[] = {"--send", "via ggsn", NULL};
@@ -964,6 +1549,99 @@ int main(int argc, char **argv) {
     close(lfd);
     SSL_CTX_free(ctx);
     g_serve = ggsn_serve;
+
+    /* An "mtcsd" whose certificate chains to the CA but names another
+     * host: the GGSN must not open a Gi link to it. */
+    {
+      char ocrt[400], okey[400], ext[400], glog[400];
+      const char *g2_argv[16];
+      struct timeval tv = {5, 0};
+      SSL *ssl;
+      int fd2, connected;
+      snprintf(okey, sizeof(okey), "%s/other.key", g_dir);
+      snprintf(ocrt, sizeof(ocrt), "%s/other.pem", g_dir);
+      snprintf(ext, sizeof(ext), "%s/other.ext", g_dir);
+      CHECK(sh("printf 'subjectAltName = DNS:elsewhere.example\\n"
+               "extendedKeyUsage = serverAuth\\n' >'%s' && "
+               "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+               "-nodes -keyout '%s' -subj '/CN=mtcsd elsewhere' 2>/dev/null | "
+               "openssl x509 -req -CA '%s' -CAkey '%s/ca.key' -days 1 "
+               "-set_serial 4242 -extfile '%s' -out '%s' 2>/dev/null",
+               ext, okey, ca, st, ext, ocrt) == 0,
+            "a server certificate for elsewhere.example from the init CA");
+      ctx = app_tls_server_ctx(ocrt, okey, ca, err, sizeof(err));
+      CHECK(ctx != NULL, "server ctx: %s", err);
+      lfd = app_tcp_listen("127.0.0.1:0", err, sizeof(err));
+      CHECK(lfd >= 0, "listen: %s", err);
+      {
+        struct sockaddr_in sa;
+        socklen_t sl = sizeof(sa);
+        CHECK(getsockname(lfd, (struct sockaddr *)&sa, &sl) == 0, "name");
+        snprintf(mtcs, sizeof(mtcs), "127.0.0.1:%d", ntohs(sa.sin_port));
+      }
+      path(q, sizeof(q), "ggsn2.out");
+      path(glog, sizeof(glog), "ggsn2.log");
+      i = 0;
+      g2_argv[i++] = mtcsec;
+      g2_argv[i++] = "ggsn";
+      g2_argv[i++] = "run";
+      g2_argv[i++] = "--listen";
+      g2_argv[i++] = "127.0.0.1:0";
+      g2_argv[i++] = "--mtcs";
+      g2_argv[i++] = mtcs;
+      g2_argv[i++] = "--cert";
+      g2_argv[i++] = crt;
+      g2_argv[i++] = "--key";
+      g2_argv[i++] = key;
+      g2_argv[i++] = "--ca";
+      g2_argv[i++] = ca;
+      g2_argv[i] = NULL;
+      g_gg2 = spawn(g2_argv, q, glog);
+      {
+        struct pollfd pl;
+        int fl;
+        pl.fd = lfd;
+        pl.events = POLLIN;
+        CHECK(poll(&pl, 1, 10000) == 1, "the GGSN connects");
+        fd2 = accept(lfd, NULL, NULL);
+        CHECK(fd2 >= 0, "accept");
+        fl = fcntl(fd2, F_GETFL);
+        CHECK(fcntl(fd2, F_SETFL, fl & ~O_NONBLOCK) == 0, "blocking");
+        setsockopt(fd2, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+      }
+      ssl = SSL_new(ctx);
+      SSL_set_fd(ssl, fd2);
+      (void)SSL_accept(ssl); /* the chain verifies: the handshake ends */
+      CHECK(wait_file(glog, "event=ready", 1, 10000) == 0, "GGSN 2 ready");
+      connected = file_has(glog, "event=gi_connected", NULL, 0);
+      CHECK(!connected &&
+              file_has(glog, "event=gi_unreachable mtcs=127.0.0.1:", line,
+                       sizeof(line)) >= 1 &&
+              strstr(line, "does not name 127.0.0.1 (IP address)") != NULL,
+            "the GGSN accepted a certificate for another host (connected=%d)",
+            connected);
+      kill(g_gg2, SIGTERM);
+      waitpid(g_gg2, NULL, 0);
+      g_gg2 = -1;
+      SSL_free(ssl);
+      close(fd2);
+      close(lfd);
+      SSL_CTX_free(ctx);
+      ERR_clear_error();
+    }
+    ok("GGSN: an mtcsd certificate from the CA that does not name the "
+       "--mtcs host is refused before any Gi frame (event=gi_unreachable)");
+  }
+
+  /* ----------------------------------- the pending attach expired */
+  {
+    long long left = g_pending_since + 34000 - now_ms();
+    CHECK(wait_file(g_sglog,
+                    "event=released tlli=c0ffee04 imsi=001010000000013 "
+                    "reason=attach_timeout",
+                    1, left > 0 ? (int)left : 0) == 0,
+          "a pending attach (WAIT_RES) never expired");
+    ok("an attach nobody answers (WAIT_RES) is released after 30 s");
   }
 
   /* -------------------------------------------------- clean stop */

@@ -22,7 +22,10 @@
  * table full of unexpired state answers 0x04 and CTX_CLOSE does not free
  * it; only expired state is evicted; after an mtcsd restart a used
  * (IMSI, RAND) gets 0x06 (cellular_db) while a new vector works; a RAND
- * that cannot be recorded (cellular_db locked) gets 0x07 and keeps nothing.
+ * that cannot be recorded (cellular_db locked) gets 0x07 and keeps nothing;
+ * another allowed GGSN's CTX_OPEN for the first GGSN's (IMSI, RAND) is
+ * refused (0x01) and the first keeps its context; 0x06 and 0x07 are
+ * counted in /metrics.
  *
  * Every wait is bounded; an alarm ends everything after 170 s; the
  * directory (unless CELL_KEEP is set) and the child processes are removed
@@ -69,6 +72,7 @@ static const char OPC_HEX[] = "cd63cb71954a9f4e48a5994e37a02baf";
 static const char IMSI[] = "001010000000001";
 static const char MTCS_ID[] = "5e00000000000001";
 static const char GGSN_OK[] = "6600000000000001";
+static const char GGSN_2[] = "6600000000000002"; /* allowed, another GGSN */
 static const char GGSN_BAD[] = "66000000000000ff";
 static const char OTHER_SRV[] = "5e000000000000ee"; /* not in allowed_servers */
 #define BURST_COUNT 30000
@@ -606,9 +610,10 @@ static void make_env(void) {
            g_mtcsec, g_st, IMSI, K_HEX, OPC_HEX) == 0,
         "sub add");
   CHECK(sh("'%s' -d '%s' ue add %s >/dev/null && '%s' -d '%s' ue add %s "
-           ">/dev/null && '%s' -d '%s' ue add %s >/dev/null",
+           ">/dev/null && '%s' -d '%s' ue add %s >/dev/null && '%s' -d '%s' "
+           "ue add %s >/dev/null",
            g_mtcsec, g_st, GGSN_OK, g_mtcsec, g_st, GGSN_BAD, g_mtcsec, g_st,
-           OTHER_SRV) == 0,
+           OTHER_SRV, g_mtcsec, g_st, GGSN_2) == 0,
         "GGSN and other-server certificates");
   ok("mtcsec init + hp init + sub add --integrity-only + certificates");
 }
@@ -1011,6 +1016,34 @@ static int run(void) {
   ok("a CTX_OPEN of an (IMSI, RAND) bound to another ctx takes its state "
      "over; the old ctx is then unknown");
 
+  /* Another allowed GGSN cannot take it (RAND is in clear on the radio):
+   * refused, and the first GGSN's context keeps working. */
+  {
+    ggsn g2;
+    kf = kup_fetches(mport);
+    CHECK(ggsn_connect(&g2, cport, GGSN_2) == 1, "second GGSN handshake");
+    open_expect(&g2, 22, m.tbcd, m.rand, GI_STATUS_NOT_AUTHORIZED,
+                "another GGSN, the same (IMSI, RAND)");
+    n = ms_seal(&m, "via the other GGSN", 18, rec, sizeof(rec));
+    ggsn_send(&g2, GI_UPLINK, 40, rec, n); /* no context: unknown_ctx */
+    open_expect(&g2, 40, m.tbcd, m.rand, GI_STATUS_NOT_AUTHORIZED,
+                "another GGSN, another ctx");
+    round_trip(&g, &m, 22, "the first GGSN keeps its context");
+    CHECK(log_count(g_sdlog,
+                    "ggsn=6600000000000002 ctx=40 imsi=001010000000001 "
+                    "result=not_authorized status=0x01 replaced=0 resumed=0 "
+                    "kup_ms=0 reason=other_ggsn detail=\"this (IMSI, RAND) "
+                    "belongs to GGSN 6600000000000001",
+                    NULL, 0) == 1,
+          "other_ggsn refusal not logged");
+    CHECK(kup_fetches(mport) == kf, "K_UP fetched for another GGSN");
+    CHECK(payloads(mport, "unknown_ctx") == 3, "unknown_ctx %lld",
+          payloads(mport, "unknown_ctx"));
+    ggsn_close(&g2);
+  }
+  ok("a CTX_OPEN from another allowed GGSN for the (IMSI, RAND) of the "
+     "first is refused (0x01, reason=other_ggsn); the first keeps it");
+
   /* The table (cellular_max_contexts = 4; V0 is held). */
   kf = kup_fetches(mport);
   open_expect(&g, 4, m.tbcd, g_rand[v0 + 1], GI_STATUS_OK, "V1");
@@ -1063,11 +1096,13 @@ static int run(void) {
   /* The metrics add up. */
   CHECK(opens(mport, "ok") == 8, "opens ok %lld", opens(mport, "ok"));
   CHECK(opens(mport, "too_many_contexts") == 2, "opens too_many");
+  CHECK(opens(mport, "not_authorized") == 2, "opens not_authorized %lld",
+        opens(mport, "not_authorized"));
   CHECK(opens(mport, "unknown_vector") == 1 && opens(mport, "malformed") == 1,
         "opens unknown_vector, malformed");
   CHECK(kup_fetches(mport) == 5, "K_UP latency histogram %lld",
         kup_fetches(mport));
-  CHECK(payloads(mport, "ok") == 12 + BURST_COUNT, "payloads ok %lld",
+  CHECK(payloads(mport, "ok") == 13 + BURST_COUNT, "payloads ok %lld",
         payloads(mport, "ok"));
   ok("metrics: context opens by result, payloads by result, K_UP latency");
 
@@ -1217,6 +1252,9 @@ static int run(void) {
   CHECK(opens(mport, "not_authorized") == 1 &&
           opens(mport, "too_many_contexts") == 0,
         "opens by result");
+  CHECK(opens(mport, "stale_rand") == 4 && opens(mport, "internal") == 1,
+        "opens stale_rand %lld (4), internal %lld (1)",
+        opens(mport, "stale_rand"), opens(mport, "internal"));
   CHECK(kup_fetches(mport) == 8, "K_UP fetches %lld", kup_fetches(mport));
   CHECK(payloads(mport, "ok") == 2 && payloads(mport, "expired") == 1,
         "payloads ok %lld", payloads(mport, "ok"));
@@ -1257,13 +1295,13 @@ static int run(void) {
   CHECK(stop_child(&g_hp, SIGTERM) == 0, "mtchpd exit");
   open_expect(&g, 17, m.tbcd, r3, GI_STATUS_HP_FAILED, "mtchpd down");
   CHECK(opens(mport, "home_proxy_failed") == 2 && opens(mport, "ok") == 0 &&
-          kup_fetches(mport) == 2,
+          opens(mport, "stale_rand") == 2 && kup_fetches(mport) == 2,
         "third run: opens and K_UP fetches");
   ok("mtchpd down -> 0x03");
 
   /* No key in any log; uplinks logged with their length only. */
   CHECK(log_count(g_sdlog, "event=cellular_uplink ", NULL, 0) ==
-            12 + BURST_COUNT + 2 &&
+            13 + BURST_COUNT + 2 &&
           log_count(g_sdlog, "len=17", NULL, 0) >= 1,
         "cellular_uplink lines");
   CHECK(log_count(g_sdlog, "hello from the MS", NULL, 0) == 0,
