@@ -927,21 +927,23 @@ static int run(void) {
 
   burst(&g, &m, 1, BURST_COUNT);
   {
-    /* At least one pause must have lasted while this test was not reading
-     * (the kernel's buffers full): a resume after 300 ms or more. */
+    /* mtcsd must have stopped reading at least once (its answers piled up
+     * while this test did not read) and resumed: counted from its log, not
+     * timed, so a slow or busy machine cannot make this flaky. */
     FILE *lf = fopen(g_sdlog, "r");
     char line[4096];
-    long longest = -1;
+    long pauses = 0, resumes = 0;
     CHECK(lf != NULL, "log");
     while (fgets(line, sizeof(line), lf) != NULL) {
-      const char *p = strstr(line, "action=resume paused_ms=");
-      if (p != NULL && atol(p + 24) > longest) {
-        longest = atol(p + 24);
+      if (strstr(line, "event=gi_backpressure") == NULL) {
+        continue;
       }
+      pauses += strstr(line, "action=pause") != NULL;
+      resumes += strstr(line, "action=resume") != NULL;
     }
     fclose(lf);
-    CHECK(longest >= 300, "backpressure never held (longest pause %ld ms)",
-          longest);
+    CHECK(pauses >= 1 && resumes >= 1,
+          "backpressure never held (%ld pauses, %ld resumes)", pauses, resumes);
   }
   ok("uplinks sent without reading: mtcsd stops reading at its high-water "
      "mark, resumes, and answers every one in order");
