@@ -648,11 +648,14 @@ mtcsec_ssize mtcsec_err_frame_encode(uint8_t *dest, size_t destlen,
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
   if (dlen > 255) {
-    dlen = 255;
-    /* Do not cut a UTF-8 sequence in half. */
-    while (dlen > 0 && ((uint8_t)detail[dlen] & 0xc0) == 0x80) {
-      dlen--;
+    size_t back = 0;
+    /* Do not cut a UTF-8 sequence in half: back up over at most 3
+     * continuation bytes (the longest tail of a sequence); a longer run is
+     * not UTF-8 and is cut at 255. */
+    while (back < 3 && ((uint8_t)detail[255 - back] & 0xc0) == 0x80) {
+      back++;
     }
+    dlen = ((uint8_t)detail[255 - back] & 0xc0) == 0x80 ? 255 : 255 - back;
   }
   if (destlen < MTCSEC_FRAME_HDR_LEN + 1 + dlen) {
     return MTCSEC_ERR_NOBUF;

@@ -108,8 +108,12 @@ static void on_alarm(int sig) {
 
 static void dump(const char *path) {
   char cmd[400];
-  snprintf(cmd, sizeof(cmd), "echo '== %s' >&2; tail -n 30 '%s' >&2", path,
-           path);
+  int n = snprintf(cmd, sizeof(cmd), "echo '== %s' >&2; tail -n 30 '%s' >&2",
+                   path, path);
+  if (n < 0 || (size_t)n >= sizeof(cmd)) {
+    fprintf(stderr, "(path too long to show: %s)\n", path);
+    return;
+  }
   if (system(cmd) != 0) {
     fprintf(stderr, "(no %s)\n", path);
   }

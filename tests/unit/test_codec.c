@@ -387,6 +387,17 @@ static void test_codec_err_frame(void **state) {
   detail[299] = 0;
   n = mtcsec_err_frame_encode(buf, sizeof(buf), 7, 12, detail);
   assert_int_equal(n, 8 + 254);
+  /* A 4-byte sequence starting at 252: cut before it. */
+  detail[252] = (char)0xf0;
+  detail[253] = (char)0x9f;
+  detail[254] = (char)0x98;
+  detail[255] = (char)0x80;
+  n = mtcsec_err_frame_encode(buf, sizeof(buf), 7, 12, detail);
+  assert_int_equal(n, 8 + 252);
+  /* A run of continuation bytes is not UTF-8: cut at 255, not at 0. */
+  memset(detail, 0x85, 299);
+  n = mtcsec_err_frame_encode(buf, sizeof(buf), 7, 12, detail);
+  assert_int_equal(n, 8 + 255);
   assert_string_equal(mtcsec_errcode_name(7), "BAD_MIC");
   assert_string_equal(mtcsec_errcode_name(99), "UNKNOWN");
 }
