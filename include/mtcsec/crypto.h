@@ -42,11 +42,15 @@ typedef struct mtcsec_iov {
  * Provider operations.  Every function receives the provider's ctx first and
  * returns 0 or a negative mtcsec_err (MTCSEC_ERR_CRYPTO for a library
  * failure, MTCSEC_ERR_INVALID_ARGUMENT for an unsupported key length).
- * Key buffers are only read during the call and never retained as such;
- * but because contexts are reused, the last key schedule (or HMAC pad
- * state) stays inside the provider's contexts until the next call or until
- * the provider is released, which wipes it.  Limits of both providers: CCM
- * AAD < 0xFF00 bytes and messages <= 0xFFFF bytes; MAC keys are never empty.
+ * Key buffers are only read during the call.  Because contexts are reused,
+ * a provider keeps recent keys inside its contexts: the Mbed TLS provider
+ * the last key schedule, the OpenSSL provider up to three keyed MAC
+ * contexts per algorithm together with a copy of their keys (to recognise
+ * them).  They stay until replaced by other keys or until the provider is
+ * released, which wipes them: erasing a key in the caller does not erase
+ * it from the provider, so release the provider where that matters.  Limits of
+ * both providers: CCM AAD < 0xFF00 bytes and messages <= 0xFFFF bytes; MAC keys
+ * are never empty.
  */
 typedef struct mtcsec_crypto_ops {
   /**

@@ -32,11 +32,13 @@ extern "C" {
 /**
  * The device role's clock.  By default it is mtcsec_tstamp: milliseconds,
  * 64 bits.  A firmware build with MTCSEC_CFG_DEV_TIME32 (config.h) makes
- * it 32 bits of seconds (since boot, say: that wraps after 136 years), so
- * that a 32-bit MCU does no 64-bit time arithmetic; every time and
- * interval of this header is then in seconds, and the resend backoff and
- * its jitter are whole seconds.  MTCSEC_DEV_TICKS_PER_S is the clock's
- * rate (1000 or 1).
+ * it 32 bits of seconds, so that a 32-bit MCU does no 64-bit time
+ * arithmetic.  That clock must be monotonic, start near 0 (seconds since
+ * boot) and stay below 2^31 (68 years): times are compared with <, not
+ * modulo 2^32, so a free-running RTC or Unix time must not be passed; every
+ * time and interval of this header is then in seconds, and the resend backoff
+ * and its jitter are whole seconds.  MTCSEC_DEV_TICKS_PER_S is the clock's rate
+ * (1000 or 1).
  */
 #if MTCSEC_CFG_DEV_TIME32
 typedef uint32_t mtcsec_dev_time;

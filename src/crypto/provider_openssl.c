@@ -8,8 +8,10 @@
  * cipher, which keeps the provider-side context).  Passing the cipher again
  * would make OpenSSL free and re-create its algorithm context on each call.
  *
- * Contexts keep the key schedule of the last call until the next call or
- * mtcsec_crypto_openssl_del(), which frees (and so cleanses) them.
+ * Contexts keep their key schedules, and each MAC context a copy of its
+ * key (to recognise it), until the context is re-keyed for another key or
+ * mtcsec_crypto_openssl_del() frees (and so cleanses) them: up to
+ * OSSL_MAC_WAYS keys per algorithm outlive the caller's own copies.
  *
  * Hot-path economies, each measured (docs/BENCHMARKS.md):
  *  - each algorithm has OSSL_MAC_WAYS contexts, each remembering the key it
@@ -183,6 +185,8 @@ static int ossl_mac(void *ctx, mtcsec_mac_alg alg, const uint8_t *key,
     if (keylen <= sizeof(slot->key)) { /* longer HMAC keys: not cached */
       memcpy(slot->key, key, keylen);
       slot->keylen = keylen;
+    } else {
+      mtcsec_zeroize(slot->key, sizeof(slot->key)); /* no stale copy */
     }
   }
   for (i = 0; i < iovcnt; i++) {
