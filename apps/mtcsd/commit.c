@@ -14,7 +14,8 @@
  *
  * A failed commit (full disk, locked or broken database) fails only its
  * own transactions: they are answered INTERNAL, the workers reload those
- * devices' windows from the store, and the daemon keeps running.
+ * devices' windows from the store, and the daemon keeps running.  When the
+ * daemon stops, the committer folds the session log as its last commit.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -62,12 +63,13 @@ int mtcsd_committer_init(mtcsd_committer *c, mtcsd_daemon *d,
   }
   /* A commit of nothing folds the session log left by a crash into the
    * nonce windows (docs/STORE.md), before the workers read them.  On
-   * failure the workers read the log and the first commit folds it. */
+   * failure (a full disk) the store keeps the windows it rebuilt from the
+   * log in memory, commits go on, and its fold cycles write them later. */
   rv = mtcsec_sqlite_ops.commit(c->db, NULL, 0, NULL);
   if (rv != 0) {
     app_log(MTCSEC_LOG_WARN,
             "event=store_fold_failed err=%s detail=\"%s\" "
-            "action=\"retried at the first commit\"",
+            "action=\"windows kept in memory, folded by later commits\"",
             mtcsec_errname(rv), mtcsec_sqlite_errmsg(c->db));
   }
   return 0;
@@ -174,6 +176,20 @@ static void commit_merged(mtcsd_committer *c, mtcsd_worker **ws, size_t k) {
   }
 }
 
+/* The workers are gone: fold the session log into the nonce windows and
+ * the session index (a commit of nothing), so that the stopped database
+ * normally has no log tail (docs/STORE.md).  A failure (a full disk) loses
+ * nothing: the next start reads the tail and folds it. */
+static void final_fold(mtcsd_committer *c) {
+  int rv = mtcsec_sqlite_ops.commit(c->db, NULL, 0, NULL);
+  if (rv != 0) {
+    app_log(MTCSEC_LOG_WARN,
+            "event=store_final_fold_failed err=%s detail=\"%s\" "
+            "action=\"nothing is lost; the next start folds the log\"",
+            mtcsec_errname(rv), mtcsec_sqlite_errmsg(c->db));
+  }
+}
+
 void *mtcsd_committer_main(void *arg) {
   mtcsd_committer *c = arg;
   mtcsd_daemon *d = c->d;
@@ -218,5 +234,6 @@ void *mtcsd_committer_main(void *arg) {
     pthread_mutex_lock(&c->mu);
   }
   pthread_mutex_unlock(&c->mu);
+  final_fold(c);
   return NULL;
 }

@@ -120,6 +120,9 @@ typedef enum sq_stmt_id {
   SQ_LOG_SET_FOLDED,
   SQ_LOG_INDEX,
   SQ_LOG_SET_INDEXED,
+  SQ_FOLD_SAVEPOINT,
+  SQ_FOLD_RELEASE,
+  SQ_FOLD_ROLLBACK_TO,
   SQ__COUNT
 } sq_stmt_id;
 

@@ -137,6 +137,11 @@ static const char *const sq_sql[SQ__COUNT] = {
     "SELECT id >> 14, mtcd_id, id FROM session WHERE id > ?1 AND id <= ?2 "
     "ORDER BY 1, 2, 3",
   [SQ_LOG_SET_INDEXED] = "UPDATE store_log SET indexed = max(indexed, ?1)",
+  /* The fold work of a commit, after its appends: given up alone when it
+   * does not fit (store_sqlite_log.c). */
+  [SQ_FOLD_SAVEPOINT] = "SAVEPOINT fold",
+  [SQ_FOLD_RELEASE] = "RELEASE fold",
+  [SQ_FOLD_ROLLBACK_TO] = "ROLLBACK TO fold",
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -507,7 +512,9 @@ static int sq_relay_allowed(void *vst, const uint8_t dev[MTCSEC_ID_LEN],
  * by one COMMIT (WAL, synchronous=FULL: one fsync of the WAL per batch).
  * Each transaction is checked against the window as the batch has left it
  * and appends its session to the log (store_sqlite_log.c).  Any failure
- * rolls everything back, so the batch is all or nothing.
+ * rolls everything back, so the batch is all or nothing.  A transaction
+ * whose nonce is not its session's mtcd_nonce is refused
+ * (INVALID_ARGUMENT, nothing committed).
  */
 static int sq_commit(void *vst, mtcsec_store_txn *const *txns, size_t n,
                      int *results) {
@@ -517,7 +524,10 @@ static int sq_commit(void *vst, mtcsec_store_txn *const *txns, size_t n,
     return MTCSEC_ERR_INVALID_ARGUMENT;
   }
   for (i = 0; i < n; i++) {
-    if (txns[i] == NULL || txns[i]->session.npath > MTCSEC_MAX_PATH) {
+    /* The window is checked and updated with txn.nonce, and rebuilt from
+     * the session's mtcd_nonce: they must be the same nonce. */
+    if (txns[i] == NULL || txns[i]->session.npath > MTCSEC_MAX_PATH ||
+        txns[i]->nonce != mtcsec_get_u64(txns[i]->session.mtcd_nonce)) {
       return MTCSEC_ERR_INVALID_ARGUMENT;
     }
   }

@@ -24,29 +24,36 @@
  * appends the sessions, and, once COMMIT returned, publishes the new states
  * in the map (map_mu).  The map is exact while this process is the only
  * writer of sessions: `valid` and `last_id` (the highest session id it
- * accounts for).  A commit that finds sessions it did not write (another
- * process) first rebuilds the state from the log (recovery) in the same
- * write transaction.  A reader (get_state, device_get) uses the map when the
- * log in its snapshot ends at or below last_id, and otherwise reads the log
- * tail of that device itself.
+ * accounts for); `valid == 0` means an empty map.  A commit that finds
+ * sessions it did not write (a crash left them, or another process) first
+ * rebuilds the map from the log (recovery), in memory, under its write
+ * lock: it writes nothing, and the devices it finds lagging are dirty
+ * entries that the fold cycles write later.  A reader (get_state,
+ * device_get) uses the map when the log in its snapshot ends at or below
+ * last_id, and otherwise reads the log tail of that device itself (a scan
+ * of the whole tail); a process whose readers keep finding the map not
+ * exact rebuilds it (SQ_INEXACT_READS).
  *
- * Folding, off the per-exchange path:
+ * Folding, off the per-exchange path, after a commit's appends inside a
+ * savepoint (fold work that does not fit, on a nearly full disk, is given
+ * up and the appends are committed alone; mtcsec_sq_log_commit):
  *  - devstate: once `fold_rows` sessions are not folded, a fold cycle
  *    starts: the devices of the map that are not clean, sorted by ID, are
- *    written to devstate a slice per commit (inside that commit's
- *    transaction), over about SQ_SWEEP_COMMITS commits, so that each page
- *    of devstate is written about once per cycle and in key order.  When
+ *    written to devstate a slice per commit, over about SQ_SWEEP_COMMITS
+ *    commits, so that each page of devstate is written about once per
+ *    cycle and in key order.  When
  *    the cycle ends, store_log.folded moves to the last session id it
  *    covered; clean devices leave the map.
  *  - session_run (the per-device session index): each completed run of
  *    2^SQ_RUN_BITS sessions is inserted in key order (run, device, id), so
  *    the index only grows at its end.
- *  - commit() with no transaction folds the whole tail (a daemon calls it
- *    at start-up: a crash leaves a tail), and the last close of a process
- *    that committed folds the rest, so a stopped database has no tail.
- *    Until then, readers read the tail themselves.
+ *  - commit() with no transaction folds the whole tail in a transaction of
+ *    its own (a daemon calls it at start-up, after a crash, and before it
+ *    stops), and the last close of a process that committed folds the
+ *    rest, so a stopped database normally has no tail.  When that fold
+ *    fails (a full disk), the map it rebuilt stays and the cycles fold it.
  * A failed commit writes nothing (fold slices included) and changes
- * nothing in memory.
+ * nothing in memory but a map rebuilt from the log.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -66,6 +73,16 @@
 #define SQ_SWEEP_COMMITS 32
 /* ...and at least this many devices per commit. */
 #define SQ_SWEEP_MIN 512
+/* store_log.fold_rows is taken within these bounds (docs/STORE.md). */
+#define SQ_FOLD_ROWS_MIN 1024
+#define SQ_FOLD_ROWS_MAX 4194304
+/* Fold work that did not fit (a nearly full disk) is skipped for 1, 2, 4..
+ * up to this many commits before it is tried again. */
+#define SQ_FOLD_WAIT_MAX 64
+/* A process whose map is not exact rebuilds it from the log at the reader
+ * that finds it so after this many: a tail scan per device read is a scan
+ * of the whole tail. */
+#define SQ_INEXACT_READS 4
 #define SQ_RUN_SIZE ((int64_t)1 << SQ_RUN_BITS)
 
 /* ------------------------------------------------------------ the map */
@@ -214,8 +231,12 @@ struct sq_shared {
   int64_t last_id;  /* highest session id the map accounts for */
   int committed;    /* a commit of this process wrote sessions */
   size_t fold_rows; /* mtcsec_sqlite_set_fold_rows(); 0: store_log's */
+  /* Readers that found the map not exact since it last was (map_mu). */
+  unsigned inexact_reads;
   /* Under commit_mu only. */
-  sq_map batch; /* states as the current batch changes them */
+  unsigned fold_wait; /* after failed fold work: commits it skips, doubling */
+  unsigned fold_skip; /* commits left to skip it */
+  sq_map batch;       /* states as the current batch changes them */
   uint8_t (*sweep)[MTCSEC_ID_LEN]; /* devices of the fold cycle, sorted */
   size_t nsweep, sweep_pos;
   int64_t sweep_end; /* the cycle folds every session up to this id */
@@ -533,15 +554,23 @@ static int write_dirty(mtcsec_sqlite *st, const sq_map *m) {
 }
 
 /*
- * Recovery, inside the caller's write transaction: folds every session
- * above the folded mark into its devstate row, indexes every session, and
- * moves both marks to h->last.  The map is not used.
+ * Recovery: rebuilds the map from the log, in memory, inside the caller's
+ * transaction (commit_mu held).  Every session above the folded mark is
+ * folded into its device's state (its devstate row, then its sessions above
+ * the row's upto); the devices whose state is not all in their row become
+ * the map, dirty, and the fold cycles write them later like the states that
+ * commits leave.  Nothing is written, so a full disk cannot stop it, and it
+ * is the same whoever wrote the tail (a crash, another process).  On success
+ * the map is exact up to h->last; otherwise it is empty and not valid.
  */
-static int recover(mtcsec_sqlite *st, const sq_head *h) {
+static int rebuild(mtcsec_sqlite *st, const sq_head *h) {
+  sq_shared *sh = st->sh;
   sqlite3_stmt *s;
   sq_map m;
+  size_t i;
   int rc, rv = 0;
 
+  shared_invalidate(sh);
   memset(&m, 0, sizeof(m));
   if (h->last > h->folded) {
     s = mtcsec_sq_stmt(st, SQ_LOG_TAIL);
@@ -571,23 +600,47 @@ static int recover(mtcsec_sqlite *st, const sq_head *h) {
       rv = mtcsec_sq_fail(st, rc, "reading the session log");
     }
     sqlite3_reset(s);
-    if (rv == 0) {
-      rv = write_dirty(st, &m);
-    }
-    if (rv == 0) {
-      rv = exec_i64(st, SQ_LOG_SET_FOLDED, h->last, 0, "folding windows");
+  }
+  if (rv != 0) {
+    map_free(&m);
+    return rv;
+  }
+  /* Devices whose row already holds their tail (a cycle's slices) are not
+   * the map's.  map_del shifts later entries back into slot i: look at it
+   * again. */
+  for (i = 0; i < m.cap;) {
+    if (m.e[i].used && m.e[i].last_sid <= m.e[i].flushed_sid) {
+      map_del(&m, &m.e[i]);
+    } else {
+      i++;
     }
   }
-  if (rv == 0) {
-    rv = index_runs(st, h->indexed, h->last);
-  }
-  map_free(&m);
-  return rv;
+  pthread_mutex_lock(&sh->map_mu);
+  map_free(&sh->map);
+  sh->map = m;
+  sh->valid = 1;
+  sh->last_id = h->last;
+  sh->inexact_reads = 0;
+  pthread_mutex_unlock(&sh->map_mu);
+  return 0;
 }
 
-/* Runs recovery (or, when the map is exact, writes its dirty entries) in a
- * transaction of its own and leaves the map exact and empty.  For open and
- * close; commit_mu held. */
+/* Forgets the fold cycle in progress; commit_mu held. */
+static void sweep_stop(sq_shared *sh) {
+  free(sh->sweep);
+  sh->sweep = NULL;
+  sh->nsweep = sh->sweep_pos = 0;
+}
+
+/*
+ * Folds the whole log into devstate and session_run in a transaction of
+ * its own (commit() with no transaction: a daemon's start-up and stop; the
+ * last close of a process that committed).  The map is rebuilt first when
+ * it is not exact, and stays so when the writes fail (a full disk): the
+ * next commits then fold it over cycles.  On success every state is in its
+ * row, both marks are at the last session and the map is empty.  commit_mu
+ * held.
+ */
 static int fold_all(mtcsec_sqlite *st) {
   sq_shared *sh = st->sh;
   sq_head h;
@@ -596,18 +649,17 @@ static int fold_all(mtcsec_sqlite *st) {
   if (rv == 0) {
     rv = log_head(st, &h);
   }
+  if (rv == 0 && (!sh->valid || h.last != sh->last_id)) {
+    rv = rebuild(st, &h);
+  }
   if (rv == 0) {
-    if (sh->valid && h.last == sh->last_id) {
-      rv = write_dirty(st, &sh->map);
-      if (rv == 0) {
-        rv = exec_i64(st, SQ_LOG_SET_FOLDED, h.last, 0, "folding windows");
-      }
-      if (rv == 0) {
-        rv = index_runs(st, h.indexed, h.last);
-      }
-    } else {
-      rv = recover(st, &h);
-    }
+    rv = write_dirty(st, &sh->map);
+  }
+  if (rv == 0) {
+    rv = exec_i64(st, SQ_LOG_SET_FOLDED, h.last, 0, "folding windows");
+  }
+  if (rv == 0) {
+    rv = index_runs(st, h.indexed, h.last);
   }
   if (rv == 0) {
     rv = mtcsec_sq_exec(st, SQ_COMMIT);
@@ -616,12 +668,23 @@ static int fold_all(mtcsec_sqlite *st) {
     mtcsec_sq_rollback(st);
     return rv;
   }
-  shared_invalidate(sh);
+  sweep_stop(sh);
+  sh->fold_wait = sh->fold_skip = 0;
   pthread_mutex_lock(&sh->map_mu);
+  map_clear(&sh->map); /* every state is its row now */
   sh->valid = 1;
   sh->last_id = h.last;
+  sh->inexact_reads = 0;
   pthread_mutex_unlock(&sh->map_mu);
   return 0;
+}
+
+/* Whether the log has anything to fold (or this process's map is not
+ * exact); commit_mu held. */
+static int fold_pending(mtcsec_sqlite *st) {
+  sq_head h;
+  return !st->sh->valid || log_head(st, &h) != 0 || h.last != st->sh->last_id ||
+         h.last != h.folded || h.last != h.indexed;
 }
 
 /* --------------------------------------------------------- open/close */
@@ -662,11 +725,15 @@ void mtcsec_sq_log_detach(mtcsec_sqlite *st) {
   }
   /* The last handle of this file in a process that wrote sessions: fold
    * its sessions, so that a stopped database has no log tail.  Best
-   * effort: the next commit folds what is left. */
+   * effort and silent: a daemon runs this fold as commit() with no
+   * transaction before it closes, and reports a failure; the next start
+   * folds what is left. */
   if ((st->flags & MTCSEC_SQLITE_READONLY) == 0 && st->db != NULL &&
       sh->committed) {
     st->sh = sh;
-    (void)fold_all(st);
+    if (fold_pending(st)) {
+      (void)fold_all(st);
+    }
     st->sh = NULL;
   }
   shared_free(sh);
@@ -674,14 +741,12 @@ void mtcsec_sq_log_detach(mtcsec_sqlite *st) {
 
 int mtcsec_sq_log_prepare(mtcsec_sqlite *st) {
   sq_shared *sh = st->sh;
-  sq_head h;
   int rv = 0;
   if ((st->flags & MTCSEC_SQLITE_READONLY) != 0) {
     return 0;
   }
   pthread_mutex_lock(&sh->commit_mu);
-  if (!sh->valid || (rv = log_head(st, &h)) != 0 || h.last != sh->last_id ||
-      h.last != h.folded) {
+  if (fold_pending(st)) {
     rv = fold_all(st);
   }
   pthread_mutex_unlock(&sh->commit_mu);
@@ -787,7 +852,9 @@ static void sweep_start(sq_shared *sh) {
   sh->sweep_end = sh->last_id;
 }
 
-/* Publishes the batch's states and the flushed slice; commit_mu held. */
+/* Publishes the batch's states and the flushed slice; commit_mu held.  Out
+ * of memory: the map is emptied and not valid (the next commit rebuilds
+ * it from the log). */
 static void publish(sq_shared *sh, const sq_flushed *fl, size_t nfl,
                     int64_t last) {
   size_t i;
@@ -800,12 +867,12 @@ static void publish(sq_shared *sh, const sq_flushed *fl, size_t nfl,
       continue; /* only read (replays): nothing new */
     }
     e = map_find(&sh->map, b->id);
-    if (e == NULL) {
-      if (map_get(&sh->map, b->id, &e, &created) != 0) {
-        /* Cannot record it: the map is no longer exact. */
-        sh->valid = 0;
-        continue;
-      }
+    if (e == NULL && map_get(&sh->map, b->id, &e, &created) != 0) {
+      /* Cannot record it: the map is no longer exact. */
+      sh->valid = 0;
+      map_clear(&sh->map);
+      pthread_mutex_unlock(&sh->map_mu);
+      return;
     }
     *e = *b;
   }
@@ -827,73 +894,147 @@ static void publish(sq_shared *sh, const sq_flushed *fl, size_t nfl,
   pthread_mutex_unlock(&sh->map_mu);
 }
 
+/*
+ * The fold work of a commit, after its appends, inside SAVEPOINT fold: the
+ * next slice of the fold cycle and the completed runs of the session index.
+ * Returns 0, or an error with *clean set when the work was rolled back to
+ * the savepoint (the appends are then intact and can be committed alone).
+ */
+static int fold_work(mtcsec_sqlite *st, const sq_head *h, int64_t last,
+                     sq_flushed *fl, size_t q, size_t *nfl, size_t *next,
+                     int *cycle_done, int *clean) {
+  sq_shared *sh = st->sh;
+  int64_t hi = ((last + 1) & ~(SQ_RUN_SIZE - 1)) - 1;
+  int rv = mtcsec_sq_exec(st, SQ_FOLD_SAVEPOINT);
+
+  *clean = 0;
+  if (rv != 0) {
+    *clean = !sqlite3_get_autocommit(st->db);
+    return rv;
+  }
+  if (sh->nsweep > 0) {
+    rv = sweep_slice(st, fl, nfl, q, next, cycle_done);
+  }
+  if (rv == 0 && hi > h->indexed) {
+    /* Completed runs of the session index, each in one sorted insert. */
+    rv = index_runs(st, h->indexed, hi);
+  }
+  if (rv == 0) {
+    rv = mtcsec_sq_exec(st, SQ_FOLD_RELEASE);
+  }
+  if (rv != 0 && !sqlite3_get_autocommit(st->db)) {
+    /* Some errors (SQLITE_FULL, IOERR) may have rolled the whole
+     * transaction back; otherwise undo the fold work alone. */
+    *clean = mtcsec_sq_exec(st, SQ_FOLD_ROLLBACK_TO) == 0 &&
+             mtcsec_sq_exec(st, SQ_FOLD_RELEASE) == 0;
+  }
+  if (rv != 0) {
+    *nfl = 0;
+    *next = sh->sweep_pos;
+    *cycle_done = 0;
+  }
+  return rv;
+}
+
+/*
+ * A commit: the batch's appends, then the fold work (a fold slice, index
+ * runs) in a savepoint, then COMMIT.  Fold work that fails (a nearly full
+ * disk: it writes more pages than the appends) is rolled back to the
+ * savepoint and the appends are committed alone; a COMMIT that fails with
+ * fold work in it (a real full disk fails there, writing the WAL) is tried
+ * once more without it: the same appends in a new transaction.  Then the
+ * fold work waits for 1, 2, 4.. SQ_FOLD_WAIT_MAX commits before it is tried
+ * again.  The appended rows are durable when this returns 0; a failure
+ * writes nothing and changes no state (a rebuilt map is the log's state,
+ * read under the write lock: it stays).
+ */
 int mtcsec_sq_log_commit(mtcsec_sqlite *st, mtcsec_store_txn *const *txns,
                          size_t n, int *results) {
   sq_shared *sh = st->sh;
   sq_flushed *fl = NULL;
   size_t i, nfl = 0, q = 0, next = 0;
-  int64_t now = mtcsec_sq_now(), last;
-  int rv, recovered = 0, cycle_done = 0;
+  int64_t now = mtcsec_sq_now(), last = 0;
+  int rv = 0, attempt, fold, folding = 0, fold_failed = 0, cycle_done = 0;
   sq_head h;
 
+  memset(&h, 0, sizeof(h));
   pthread_mutex_lock(&sh->commit_mu);
-  map_clear(&sh->batch);
-  rv = mtcsec_sq_exec(st, SQ_BEGIN);
-  if (rv == 0) {
-    rv = log_head(st, &h);
+  fold = sh->fold_skip == 0;
+  if (!fold) {
+    sh->fold_skip--;
   }
-  if (rv == 0 && (!sh->valid || h.last != sh->last_id)) {
-    /* Sessions this process did not write (or a map that is not exact):
-     * rebuild the state from the log, in this transaction. */
-    shared_invalidate(sh);
-    rv = recover(st, &h);
-    recovered = 1;
-    h.folded = h.indexed = h.last;
-  }
-  last = h.last;
-  for (i = 0; rv == 0 && i < n; i++) {
-    const mtcsec_store_txn *t = txns[i];
-    sq_ent *e = NULL;
-    int64_t sid = 0;
-    rv = batch_state(st, t->session.mtcd_id, &e);
-    if (rv != 0) {
+  for (attempt = 0; attempt < 2; attempt++) {
+    nfl = 0;
+    next = sh->sweep_pos;
+    cycle_done = 0;
+    folding = 0;
+    map_clear(&sh->batch);
+    rv = mtcsec_sq_exec(st, SQ_BEGIN);
+    if (rv == 0) {
+      rv = log_head(st, &h);
+    }
+    if (rv == 0 && (!sh->valid || h.last != sh->last_id)) {
+      /* Sessions this process did not write (or a map that is not exact):
+       * rebuild the state from the log, in memory. */
+      rv = rebuild(st, &h);
+    }
+    last = h.last;
+    for (i = 0; rv == 0 && i < n; i++) {
+      const mtcsec_store_txn *t = txns[i];
+      sq_ent *e = NULL;
+      int64_t sid = 0;
+      rv = batch_state(st, t->session.mtcd_id, &e);
+      if (rv != 0) {
+        break;
+      }
+      /* The authoritative check, against the state as this transaction
+       * sees it (earlier transactions of the batch included). */
+      if (mtcsec_window_check(&e->window, t->nonce) != 0) {
+        results[i] = MTCSEC_ERR_REPLAY; /* nothing written for it */
+        continue;
+      }
+      rv = put_session(st, &t->session, now, &sid);
+      if (rv == 0) {
+        fold_one(e, sid, t->nonce, t->session.key_id);
+        last = sid;
+        results[i] = 0;
+      }
+    }
+    if (rv == 0 && fold &&
+        (sh->nsweep > 0 || ((last + 1) & ~(SQ_RUN_SIZE - 1)) - 1 > h.indexed)) {
+      int clean = 0, frv;
+      if (fl == NULL && sh->nsweep > 0) {
+        q = (sh->nsweep + SQ_SWEEP_COMMITS - 1) / SQ_SWEEP_COMMITS;
+        if (q < SQ_SWEEP_MIN) {
+          q = SQ_SWEEP_MIN;
+        }
+        fl = malloc(q * sizeof(*fl));
+      }
+      if (fl != NULL || sh->nsweep == 0) {
+        folding = 1;
+        frv = fold_work(st, &h, last, fl, q, &nfl, &next, &cycle_done, &clean);
+        if (frv != 0) {
+          fold_failed = 1;
+          if (!clean) {
+            rv = frv; /* the transaction is gone: again without it */
+          }
+        }
+      }
+    }
+    if (rv == 0) {
+      rv = mtcsec_sq_exec(st, SQ_COMMIT);
+    }
+    if (rv == 0) {
       break;
     }
-    /* The authoritative check, against the state as this transaction sees
-     * it (earlier transactions of the batch included). */
-    if (mtcsec_window_check(&e->window, t->nonce) != 0) {
-      results[i] = MTCSEC_ERR_REPLAY; /* nothing written for it */
-      continue;
+    mtcsec_sq_rollback(st);
+    if (!folding) {
+      break; /* nothing to leave out */
     }
-    rv = put_session(st, &t->session, now, &sid);
-    if (rv == 0) {
-      fold_one(e, sid, t->nonce, t->session.key_id);
-      last = sid;
-      results[i] = 0;
-    }
-  }
-  if (rv == 0 && sh->nsweep > 0) {
-    q = (sh->nsweep + SQ_SWEEP_COMMITS - 1) / SQ_SWEEP_COMMITS;
-    if (q < SQ_SWEEP_MIN) {
-      q = SQ_SWEEP_MIN;
-    }
-    fl = malloc(q * sizeof(*fl));
-    rv = fl != NULL ? sweep_slice(st, fl, &nfl, q, &next, &cycle_done)
-                    : mtcsec_sq_errf(st, MTCSEC_ERR_NOMEM,
-                                     "sqlite store: out of memory");
-  }
-  if (rv == 0) {
-    /* Completed runs of the session index, each in one sorted insert. */
-    int64_t hi = ((last + 1) & ~(SQ_RUN_SIZE - 1)) - 1;
-    if (hi > h.indexed) {
-      rv = index_runs(st, h.indexed, hi);
-    }
-  }
-  if (rv == 0) {
-    rv = mtcsec_sq_exec(st, SQ_COMMIT);
+    fold_failed = 1;
+    fold = 0;
   }
   if (rv != 0) {
-    mtcsec_sq_rollback(st);
     for (i = 0; i < n; i++) {
       results[i] = MTCSEC_ERR_STORE;
     }
@@ -902,31 +1043,35 @@ int mtcsec_sq_log_commit(mtcsec_sqlite *st, mtcsec_store_txn *const *txns,
     pthread_mutex_unlock(&sh->commit_mu);
     return MTCSEC_ERR_STORE;
   }
-  if (recovered) {
-    pthread_mutex_lock(&sh->map_mu);
-    sh->valid = 1;
-    sh->last_id = h.last;
-    pthread_mutex_unlock(&sh->map_mu);
-  }
   publish(sh, fl, nfl, last);
   if (last > h.last) {
     sh->committed = 1;
   }
   free(fl);
   map_clear(&sh->batch);
+  if (fold_failed) {
+    sh->fold_wait = sh->fold_wait == 0                      ? 1
+                    : sh->fold_wait >= SQ_FOLD_WAIT_MAX / 2 ? SQ_FOLD_WAIT_MAX
+                                                            : sh->fold_wait * 2;
+    sh->fold_skip = sh->fold_wait;
+  } else if (folding) {
+    sh->fold_wait = 0;
+  }
   if (sh->nsweep > 0) {
     sh->sweep_pos = next;
   }
   if (cycle_done) {
-    free(sh->sweep);
-    sh->sweep = NULL;
-    sh->nsweep = sh->sweep_pos = 0;
+    sweep_stop(sh);
     h.folded = sh->sweep_end;
   }
   {
-    int64_t rows = sh->fold_rows != 0 ? (int64_t)sh->fold_rows
-                   : h.fold_rows > 0  ? h.fold_rows
-                                      : SQ_FOLD_ROWS_DEFAULT;
+    int64_t rows = (int64_t)sh->fold_rows;
+    if (rows == 0) {
+      rows = h.fold_rows <= 0                 ? SQ_FOLD_ROWS_DEFAULT
+             : h.fold_rows < SQ_FOLD_ROWS_MIN ? SQ_FOLD_ROWS_MIN
+             : h.fold_rows > SQ_FOLD_ROWS_MAX ? SQ_FOLD_ROWS_MAX
+                                              : h.fold_rows;
+    }
     if (sh->nsweep == 0 && sh->valid && last - h.folded >= rows) {
       sweep_start(sh);
     }
@@ -963,6 +1108,32 @@ static int tail_of(mtcsec_sqlite *st, const uint8_t id[MTCSEC_ID_LEN],
   return rv;
 }
 
+/*
+ * Rebuilds this process's map from the log for a reader (commit_mu: not
+ * during a commit of this process), in a read transaction of st: then
+ * every read uses the map instead of scanning the tail (the tail has no
+ * per-device index: one scan of all of it per device read).
+ */
+static int read_rebuild(mtcsec_sqlite *st) {
+  sq_shared *sh = st->sh;
+  sq_head h;
+  int rv;
+
+  pthread_mutex_lock(&sh->commit_mu);
+  rv = sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK
+         ? 0
+         : mtcsec_sq_fail(st, sqlite3_errcode(st->db), "reading the log");
+  if (rv == 0) {
+    rv = log_head(st, &h);
+    if (rv == 0 && (!sh->valid || h.last != sh->last_id)) {
+      rv = rebuild(st, &h);
+    }
+    mtcsec_sq_rollback(st); /* ends the read transaction */
+  }
+  pthread_mutex_unlock(&sh->commit_mu);
+  return rv;
+}
+
 int mtcsec_sq_log_state(mtcsec_sqlite *st, const uint8_t id[MTCSEC_ID_LEN],
                         mtcsec_store_devstate *out, uint64_t *sessions) {
   sq_shared *sh = st->sh;
@@ -978,7 +1149,7 @@ int mtcsec_sq_log_state(mtcsec_sqlite *st, const uint8_t id[MTCSEC_ID_LEN],
   memset(&e, 0, sizeof(e));
   memset(&mine, 0, sizeof(mine));
   memset(&ds, 0, sizeof(ds));
-  for (attempt = 0; attempt < 2 && !exact; attempt++) {
+  for (attempt = 0; attempt < 3 && !exact; attempt++) {
     int valid;
     int64_t known;
     /* The map first, then the snapshot: a device leaves the map only
@@ -1013,6 +1184,20 @@ int mtcsec_sq_log_state(mtcsec_sqlite *st, const uint8_t id[MTCSEC_ID_LEN],
     }
     /* Every session of the snapshot is one the map accounts for. */
     exact = valid && last <= known;
+    if (!exact && attempt == 1) {
+      /* Twice (not the race with a commit that publishes): rebuild the
+       * map once readers keep finding it so, then read it again. */
+      int want;
+      pthread_mutex_lock(&sh->map_mu);
+      want = ++sh->inexact_reads >= SQ_INEXACT_READS;
+      if (want) {
+        sh->inexact_reads = 0;
+      }
+      pthread_mutex_unlock(&sh->map_mu);
+      if (!want || read_rebuild(st) != 0) {
+        break; /* this device's tail, below */
+      }
+    }
   }
   if (exact && found) {
     e = mine;

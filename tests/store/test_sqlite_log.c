@@ -321,6 +321,8 @@ static int64_t folded_mark(const char *db) {
   return sfx_int_at(db, "SELECT folded FROM store_log");
 }
 
+static int tail_scans(mtcsec_sqlite *st);
+
 /* --------------------------------------------------------------- tests */
 
 static void test_log_random_walk_matches_model(void **state) {
@@ -518,9 +520,12 @@ static void test_log_other_process_writes(void **state) {
     assert_int_equal(want, 0);
   }
   /* This process's readers see them (its own state is not the whole
-   * log now)... */
+   * log now), without a scan of the tail per device read: after a few,
+   * the map is rebuilt from the log... */
+  (void)tail_scans(f->st);
   check_model(f->st, &m);
   check_admin(f->st, &m);
+  assert_true(tail_scans(f->st) < 5);
   /* ...and so does its next commit: replays of them are refused. */
   for (i = 0; i < 5; i++) {
     dev[i] = i;
@@ -713,6 +718,280 @@ static void test_log_migrates_version_1(void **state) {
   check_model(f->st, &m);
 }
 
+/* -------------------------------------- a nearly full disk (review h16) */
+
+/* Many devices, each given nonces 1, 2, 3.. in turn: cnt[d] sessions. */
+typedef struct many {
+  uint32_t *cnt;
+  unsigned ndev;
+  unsigned cursor; /* the next device */
+  uint64_t total;
+} many;
+
+static void many_init(many *w, unsigned ndev) {
+  memset(w, 0, sizeof(*w));
+  w->cnt = calloc(ndev, sizeof(*w->cnt));
+  assert_non_null(w->cnt);
+  w->ndev = ndev;
+}
+
+/* Commits k sessions (k <= 256) for the next devices; returns commit()'s
+ * answer, and on success checks that each was accepted. */
+static int many_commit(mtcsec_sqlite *st, many *w, size_t k) {
+  static mtcsec_store_txn t[256];
+  mtcsec_store_txn *p[256];
+  int res[256];
+  unsigned d = w->cursor;
+  size_t i;
+  int rv;
+  assert_true(k <= 256);
+  for (i = 0; i < k; i++) {
+    uint32_t c = w->cnt[d] + 1 + (uint32_t)(i / w->ndev);
+    t[i] = make_txn(d, c, (uint16_t)c);
+    p[i] = &t[i];
+    res[i] = 0x7f;
+    d = (d + 1) % w->ndev;
+  }
+  rv = mtcsec_sqlite_ops.commit(st, p, k, res);
+  if (rv != 0) {
+    return rv;
+  }
+  for (i = 0; i < k; i++) {
+    assert_int_equal(res[i], 0);
+    w->cnt[w->cursor]++;
+    w->cursor = (w->cursor + 1) % w->ndev;
+  }
+  w->total += k;
+  return 0;
+}
+
+static void many_fill(mtcsec_sqlite *st, many *w, size_t n) {
+  while (n > 0) {
+    size_t k = n < 250 ? n : 250;
+    assert_int_equal(many_commit(st, w, k), 0);
+    n -= k;
+  }
+}
+
+/* Every device's window and next key id read through st. */
+static void many_check(mtcsec_sqlite *st, const many *w) {
+  unsigned d;
+  for (d = 0; d < w->ndev; d++) {
+    mtcsec_store_devstate ds;
+    uint8_t id[8];
+    dev_id(id, d);
+    assert_int_equal(mtcsec_sqlite_ops.get_state(st, id, &ds), 0);
+    if (ds.window.top != w->cnt[d] ||
+        (w->cnt[d] > 0 && ds.next_key_id != (uint16_t)(w->cnt[d] + 1))) {
+      fail_msg("device %u: top %llu key %u, want %u sessions", d,
+               (unsigned long long)ds.window.top, ds.next_key_id, w->cnt[d]);
+    }
+  }
+}
+
+/* SQLite's size limit of st's connection: `extra` pages above its size now
+ * (a nearly full disk), or none (extra < 0). */
+static void max_pages(mtcsec_sqlite *st, int64_t extra) {
+  sqlite3 *db = mtcsec_sqlite_db(st);
+  char sql[80];
+  snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld",
+           extra < 0 ? 1073741823LL
+                     : (long long)(sfx_int(db, "PRAGMA page_count") + extra));
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+}
+
+/* How many times st ran the per-device tail scan since the last call. */
+static int tail_scans(mtcsec_sqlite *st) {
+  return sqlite3_stmt_status(mtcsec_sq_stmt(st, SQ_LOG_TAIL_DEV),
+                             SQLITE_STMTSTATUS_RUN, 1);
+}
+
+/* A fold slice (512 devstate rows) and an index run (16,384 rows) that do
+ * not fit: commits of bare appends still succeed, and the fold catches up
+ * once there is room. */
+static void test_log_fold_stuck_keeps_appending(void **state) {
+  fx *f = *state;
+  many w;
+  int i;
+
+  many_init(&w, 6000);
+  /* The cycle starts at the end of the commit that reaches 6000 unfolded
+   * sessions: 6000 devices lag. */
+  mtcsec_sqlite_set_fold_rows(f->st, 6000);
+  many_fill(f->st, &w, 6000);
+  assert_int_equal(sfx_int_at(f->db, "SELECT count(*) FROM devstate"), 0);
+  max_pages(f->st, 3);
+  for (i = 0; i < 90; i++) {
+    if (many_commit(f->st, &w, 1) != 0) {
+      fail_msg("commit %d with the fold stuck: %s", i,
+               mtcsec_sqlite_errmsg(f->st));
+    }
+  }
+  assert_int_equal(folded_mark(f->db), 0);
+  assert_true(sfx_int_at(f->db, "SELECT count(*) FROM devstate") < 6000);
+  many_check(f->st, &w);
+  max_pages(f->st, -1);
+  for (i = 0; i < 150; i++) {
+    assert_int_equal(many_commit(f->st, &w, 1), 0);
+  }
+  assert_int_equal(sfx_int_at(f->db, "SELECT count(*) FROM devstate"), 6000);
+  assert_true(folded_mark(f->db) >= 6000);
+  many_check(f->st, &w);
+
+  /* The first index run, 40 sessions ahead. */
+  many_fill(f->st, &w, (1 << SQ_RUN_BITS) - 40 - w.total);
+  assert_int_equal(sfx_int_at(f->db, "SELECT indexed FROM store_log"), 0);
+  max_pages(f->st, 3);
+  for (i = 0; i < 80; i++) {
+    if (many_commit(f->st, &w, 1) != 0) {
+      fail_msg("commit %d with the index run stuck: %s", i,
+               mtcsec_sqlite_errmsg(f->st));
+    }
+  }
+  assert_true(w.total >= 1 << SQ_RUN_BITS);
+  assert_int_equal(sfx_int_at(f->db, "SELECT indexed FROM store_log"), 0);
+  max_pages(f->st, -1);
+  for (i = 0; i < 150; i++) {
+    assert_int_equal(many_commit(f->st, &w, 1), 0);
+  }
+  assert_int_equal(sfx_int_at(f->db, "SELECT indexed FROM store_log"),
+                   (1 << SQ_RUN_BITS) - 1);
+  assert_int_equal(sfx_int_at(f->db, "SELECT count(*) FROM session_run"),
+                   (1 << SQ_RUN_BITS) - 1);
+  many_check(f->st, &w);
+  reopen(f, 0);
+  assert_int_equal(folded_mark(f->db), (int64_t)w.total);
+  many_check(f->st, &w);
+  free(w.cnt);
+  assert_integrity(f->db);
+}
+
+/* A real full disk fails at COMMIT (writing the WAL), fold work and all:
+ * the same appends are committed again without it.  Here a deferred
+ * foreign key that any devstate write breaks fails the COMMIT. */
+static void test_log_commit_fails_with_fold_work(void **state) {
+  fx *f = *state;
+  sqlite3 *db = mtcsec_sqlite_db(f->st);
+  model m;
+  unsigned dev[MAXB], i;
+  uint64_t nonce[MAXB];
+  uint16_t kid[MAXB];
+
+  model_init(&m);
+  add_devices(f->st);
+  mtcsec_sqlite_set_fold_rows(f->st, 7);
+  assert_int_equal(
+    sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL), SQLITE_OK);
+  sfx_exec(f->db, "CREATE TABLE trap_p (id INTEGER PRIMARY KEY);"
+                  "CREATE TABLE trap (x INTEGER REFERENCES trap_p (id) "
+                  "DEFERRABLE INITIALLY DEFERRED);"
+                  "CREATE TRIGGER trap_i AFTER INSERT ON devstate BEGIN "
+                  "INSERT INTO trap VALUES (1); END;"
+                  "CREATE TRIGGER trap_u AFTER UPDATE ON devstate BEGIN "
+                  "INSERT INTO trap VALUES (1); END;");
+  for (i = 0; i < 80; i++) {
+    size_t n = random_batch(f, &m, dev, nonce, kid);
+    if (run_batch(f->st, &m, dev, nonce, kid, n) != 0) {
+      fail_msg("batch %u: %s", i, mtcsec_sqlite_errmsg(f->st));
+    }
+    if (i % 9 == 0) {
+      check_model(f->st, &m);
+    }
+  }
+  assert_int_equal(sfx_int_at(f->db, "SELECT count(*) FROM devstate"), 0);
+  assert_int_equal(folded_mark(f->db), 0);
+  check_model(f->st, &m);
+  sfx_exec(f->db, "DROP TRIGGER trap_i; DROP TRIGGER trap_u;");
+  for (i = 0; i < 150; i++) {
+    size_t n = random_batch(f, &m, dev, nonce, kid);
+    assert_int_equal(run_batch(f->st, &m, dev, nonce, kid, n), 0);
+  }
+  assert_true(folded_mark(f->db) > 0);
+  assert_int_equal(sfx_int_at(f->db, "SELECT count(*) FROM trap"), 0);
+  check_model(f->st, &m);
+  check_admin(f->st, &m);
+  reopen(f, 0);
+  check_model(f->st, &m);
+}
+
+/* After a crash, on a nearly full disk: the start-up fold does not fit,
+ * but recovery is in memory, so commits go on and every read uses the
+ * rebuilt map; once there is room the fold completes. */
+static void test_log_crash_on_full_disk(void **state) {
+  fx *f = *state;
+  char path[SFX_PATH_MAX];
+  mtcsec_sqlite *st;
+  many w;
+  int i;
+
+  many_init(&w, 3000);
+  mtcsec_sqlite_set_fold_rows(f->st, (size_t)1 << 40); /* no cycles */
+  many_fill(f->st, &w, 3000);
+  crash_image(f, "crash.db");
+  sfx_join(path, f->dir, "crash.db");
+  assert_int_equal(folded_mark(path), 0);
+  st = sfx_open(path, sfx_kek, 0);
+  max_pages(st, 3);
+  /* 3000 devstate rows do not fit into 3 pages. */
+  assert_int_equal(mtcsec_sqlite_ops.commit(st, NULL, 0, NULL),
+                   MTCSEC_ERR_STORE);
+  (void)tail_scans(st);
+  for (i = 0; i < 50; i++) {
+    if (many_commit(st, &w, 1) != 0) {
+      fail_msg("commit %d after the crash: %s", i, mtcsec_sqlite_errmsg(st));
+    }
+  }
+  many_check(st, &w);
+  assert_int_equal(tail_scans(st), 0); /* the map is exact */
+  assert_int_equal(folded_mark(path), 0);
+  max_pages(st, -1);
+  assert_int_equal(mtcsec_sqlite_ops.commit(st, NULL, 0, NULL), 0);
+  assert_int_equal(folded_mark(path), (int64_t)w.total);
+  assert_int_equal(sfx_int_at(path, "SELECT indexed FROM store_log"),
+                   (int64_t)w.total);
+  many_check(st, &w);
+  mtcsec_sqlite_close(st);
+  st = sfx_open(path, sfx_kek, MTCSEC_SQLITE_READONLY);
+  many_check(st, &w);
+  mtcsec_sqlite_close(st);
+  assert_integrity(path);
+  free(w.cnt);
+}
+
+/* txn.nonce is what the window checks; session.mtcd_nonce is what it is
+ * rebuilt from: a transaction where they differ is refused. */
+static void test_log_nonce_mismatch_refused(void **state) {
+  fx *f = *state;
+  mtcsec_store_txn t[2], *p[2];
+  int res[2] = {0x7f, 0x7f};
+  t[0] = make_txn(1, 5, 1);
+  t[1] = make_txn(2, 100, 1);
+  mtcsec_put_u64(t[1].session.mtcd_nonce, 5);
+  p[0] = &t[0];
+  p[1] = &t[1];
+  assert_int_equal(mtcsec_sqlite_ops.commit(f->st, p, 2, res),
+                   MTCSEC_ERR_INVALID_ARGUMENT);
+  assert_int_equal(sfx_int_at(f->db, "SELECT count(*) FROM session"), 0);
+  t[1] = make_txn(2, 100, 1);
+  assert_int_equal(mtcsec_sqlite_ops.commit(f->st, p, 2, res), 0);
+  assert_int_equal(res[0], 0);
+  assert_int_equal(res[1], 0);
+}
+
+/* store_log.fold_rows below the minimum (1,024) counts as the minimum. */
+static void test_log_fold_rows_clamped(void **state) {
+  fx *f = *state;
+  many w;
+  many_init(&w, 50);
+  sfx_exec(f->db, "UPDATE store_log SET fold_rows = 5");
+  many_fill(f->st, &w, 1000);
+  assert_int_equal(folded_mark(f->db), 0);
+  many_fill(f->st, &w, 300);
+  assert_true(folded_mark(f->db) >= 1024);
+  many_check(f->st, &w);
+  free(w.cnt);
+}
+
 int main(void) {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -722,6 +1001,11 @@ int main(void) {
     T(test_log_failed_commit_in_fold_cycle),
     T(test_log_index_runs),
     T(test_log_migrates_version_1),
+    T(test_log_fold_stuck_keeps_appending),
+    T(test_log_commit_fails_with_fold_work),
+    T(test_log_crash_on_full_disk),
+    T(test_log_nonce_mismatch_refused),
+    T(test_log_fold_rows_clamped),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,7 +12,9 @@
 #    loses no session that was acknowledged before;
 #  - a checkpoint that must grow the database file (another connection's
 #    while mtcsd runs, mtcsd's own when it stops cleanly) fails with
-#    SQLITE_FULL: the WAL stays, and a restart finds every session;
+#    SQLITE_FULL: the WAL stays, and a restart finds every session; the
+#    final fold of the session log at the stop fails too, and mtcsd says so
+#    (event=store_final_fold_failed); with room, it leaves no log tail;
 #  - after a complete checkpoint SQLite writes the WAL again from its start,
 #    so exchanges that fit into its blocks succeed on a full disk: they are
 #    acknowledged, and must survive a kill -9 like any other.
@@ -323,6 +325,8 @@ grep -q 'database or disk is full' "$T/ckpt.out" ||
   { cat "$T/ckpt.out"; fail "a checkpoint on a full disk did not fail"; }
 scan_internal
 stop mtcsd # exit status 0 and no sanitizer report: checked by stop
+# Its last commit, the final fold of the session log, did not fit: said so.
+log_has mtcsd 'level=warn prog=mtcsd event=store_final_fold_failed err=MTCSEC_ERR_STORE detail="[^"]* is full[^"]*"'
 [ -s "$DB-wal" ] || fail "the WAL is gone although the disk was full"
 [ "$(stat -c %s "$DB")" -eq "$dbsize" ] || fail "the database file changed size"
 [ "$(sqlq 'PRAGMA quick_check')" = ok ] || fail "the database is damaged"
@@ -359,6 +363,10 @@ check_kept
 unfill
 scan_ok
 stop mtcsd
+! grep -q 'event=store_final_fold_failed' "$T/mtcsd.log" ||
+  fail "the final fold failed with room on the disk"
+[ "$(sqlq 'SELECT folded = indexed AND indexed = (SELECT max(id) FROM session) FROM store_log')" = 1 ] ||
+  fail "the final fold left a log tail"
 [ ! -s "$DB-wal" ] || fail "the closing checkpoint did not empty the WAL"
 [ "$(sqlq 'PRAGMA integrity_check')" = ok ] || fail "the database is damaged"
 expect_sessions $((nses + 3 * N)) "at the end"
