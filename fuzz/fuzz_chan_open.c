@@ -140,6 +140,7 @@ static const rec *authentic(const state *s, const uint8_t *b, size_t n) {
  * outcome against the model. */
 static void open_check(state *s, const uint8_t *b, size_t n, size_t destlen) {
   const rec *a = authentic(s, b, n);
+  static rec ref;
   uint8_t *rb = fz_dup(b, n);
   uint8_t *dest = malloc(destlen != 0 ? destlen : 1);
   mtcsec_chan before;
@@ -149,6 +150,17 @@ static void open_check(state *s, const uint8_t *b, size_t n, size_t destlen) {
   memcpy(&before, &s->rx, sizeof(before));
   r = mtcsec_chan_open(&s->rx, destlen != 0 ? dest : NULL, destlen, rb, n,
                        s->now);
+  if (r >= 0 && a == NULL && n >= 7 && (size_t)r <= MAX_PT) {
+    /* The keys are the same in every run, so the fuzzer can replay a
+     * record sealed in an earlier run: authentic exactly when it is the
+     * reference seal of its seq and of the plaintext it opened to. */
+    uint32_t seq = ((uint32_t)b[3] << 24) | ((uint32_t)b[4] << 16) |
+                   ((uint32_t)b[5] << 8) | b[6];
+    ref_seal(s, seq, dest, (size_t)r, &ref);
+    if (ref.len == n && memcmp(ref.bytes, b, n) == 0) {
+      a = &ref;
+    }
+  }
   if (r >= 0) {
     FZ_CHECK(a != NULL); /* only what was sealed opens */
     FZ_CHECK(!s->dead && s->now < s->expiry);
