@@ -84,6 +84,14 @@ int app_config_foreach(const app_config *c,
                                  int line),
                        void *ud);
 
+/**
+ * For the daemons' list of keys a reload cannot apply: when changed, adds
+ * name to the comma-separated list in out (*n bytes used so far), if it
+ * fits.
+ */
+void app_config_note_key(char *out, size_t outlen, size_t *n, int changed,
+                         const char *name);
+
 /** One key of mtcsd.conf (docs/OPERATIONS.md). */
 typedef struct app_conf_key {
   const char *key;

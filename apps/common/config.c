@@ -264,3 +264,15 @@ int app_config_foreach(const app_config *c,
   }
   return 0;
 }
+
+void app_config_note_key(char *out, size_t outlen, size_t *n, int changed,
+                         const char *name) {
+  int m;
+  if (!changed) {
+    return;
+  }
+  m = snprintf(out + *n, outlen - *n, "%s%s", *n ? "," : "", name);
+  if (m > 0 && (size_t)m < outlen - *n) {
+    *n += (size_t)m;
+  }
+}

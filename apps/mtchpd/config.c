@@ -377,15 +377,7 @@ void hp_config_restart_keys(const hp_config *a, const hp_config *b, char *out,
                             size_t outlen) {
   size_t n = 0;
   out[0] = '\0';
-#define CMP_KEY(cond, name)                                                    \
-  do {                                                                         \
-    if (cond) {                                                                \
-      int m = snprintf(out + n, outlen - n, "%s%s", n ? "," : "", name);       \
-      if (m > 0 && (size_t)m < outlen - n) {                                   \
-        n += (size_t)m;                                                        \
-      }                                                                        \
-    }                                                                          \
-  } while (0)
+#define CMP_KEY(cond, name) app_config_note_key(out, outlen, &n, (cond), name)
   CMP_KEY(strcmp(a->gsup_listen, b->gsup_listen) != 0, "gsup_listen");
   CMP_KEY(strcmp(a->kup_listen, b->kup_listen) != 0, "kup_listen");
   CMP_KEY(strcmp(a->metrics_listen, b->metrics_listen) != 0, "metrics_listen");

@@ -5,10 +5,8 @@
  * metrics_listen: plain HTTP/1.0, GET /metrics, one request per
  * connection, 2 s socket timeouts, as mtcsd's endpoint does.
  *
- * mtcsd's serving code (apps/mtcsd/metrics.c) is static and reads that
- * daemon's module-global counters, so it cannot be called from here
- * without changing mtcsd; this is a small server of the same shape, using
- * apps/common for the listening socket (app_tcp_listen, in main.c).
+ * The HTTP serving is apps/common/metrics_http.c, shared with mtcsd; the
+ * listening socket comes from app_tcp_listen (in main.c).
  */
 #define _GNU_SOURCE
 
@@ -27,6 +25,7 @@
 
 #include <osmocom/gsm/gsup.h>
 
+#include "metrics_http.h"
 #include "mtchpd.h"
 
 static const char *const gt_label[HP_GT_N] = {
@@ -69,53 +68,17 @@ void hp_metrics_kup(hp_metrics *m, int status) {
 
 /* ------------------------------------------------------------ output */
 
-typedef struct mbuf {
-  char *p;
-  size_t n, cap;
-  int failed;
-} mbuf;
-
-static void mprintf(mbuf *b, const char *fmt, ...)
-  __attribute__((format(printf, 2, 3)));
-
-static void mprintf(mbuf *b, const char *fmt, ...) {
-  va_list ap;
-  int m;
-  while (!b->failed) {
-    va_start(ap, fmt);
-    m = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
-    va_end(ap);
-    if (m < 0) {
-      b->failed = 1;
-      return;
-    }
-    if ((size_t)m < b->cap - b->n) {
-      b->n += (size_t)m;
-      return;
-    }
-    {
-      size_t ncap = b->cap * 2 + (size_t)m;
-      char *np = realloc(b->p, ncap);
-      if (np == NULL) {
-        b->failed = 1;
-        return;
-      }
-      b->p = np;
-      b->cap = ncap;
-    }
-  }
-}
-
 static unsigned long long ld(_Atomic uint64_t *a) {
   return (unsigned long long)atomic_load_explicit(a, memory_order_relaxed);
 }
 
-static void metrics_head(mbuf *b, const char *name, const char *type,
+static void metrics_head(app_mbuf *b, const char *name, const char *type,
                          const char *help) {
-  mprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+  app_mprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void metrics_render(hp_daemon *d, mbuf *b) {
+static void metrics_render(void *arg, app_mbuf *b) {
+  hp_daemon *d = arg;
   hp_metrics *m = &d->metrics;
   size_t i;
   int r;
@@ -125,158 +88,58 @@ static void metrics_render(hp_daemon *d, mbuf *b) {
                "result, error = an error message).");
   for (i = 0; i < HP_GT_N; i++) {
     for (r = 0; r < 2; r++) {
-      mprintf(b, "mtchpd_gsup_requests_total{type=\"%s\",result=\"%s\"} %llu\n",
-              gt_label[i], r == 0 ? "ok" : "error", ld(&m->gsup[i][r]));
+      app_mprintf(
+        b, "mtchpd_gsup_requests_total{type=\"%s\",result=\"%s\"} %llu\n",
+        gt_label[i], r == 0 ? "ok" : "error", ld(&m->gsup[i][r]));
     }
   }
   metrics_head(b, "mtchpd_vectors_issued_total", "counter",
                "Authentication vectors sent to SGSNs, by source.");
-  mprintf(b,
-          "mtchpd_vectors_issued_total{source=\"auc\"} %llu\n"
-          "mtchpd_vectors_issued_total{source=\"upstream\"} %llu\n",
-          ld(&m->vectors_auc), ld(&m->vectors_upstream));
+  app_mprintf(b,
+              "mtchpd_vectors_issued_total{source=\"auc\"} %llu\n"
+              "mtchpd_vectors_issued_total{source=\"upstream\"} %llu\n",
+              ld(&m->vectors_auc), ld(&m->vectors_upstream));
   metrics_head(b, "mtchpd_vectors_stripped_total", "counter",
                "Vectors sent without CK and Kc (integrity-only "
                "subscribers).");
-  mprintf(b, "mtchpd_vectors_stripped_total %llu\n", ld(&m->vectors_stripped));
+  app_mprintf(b, "mtchpd_vectors_stripped_total %llu\n",
+              ld(&m->vectors_stripped));
   metrics_head(b, "mtchpd_kup_requests_total", "counter",
                "K_UP requests, by HTTP status (0: no answer, the TLS "
                "handshake failed or the client left).");
   for (i = 0; i < HP_KUP_NSTATUS; i++) {
     if (i < HP_KUP_NSTATUS - 1) {
-      mprintf(b, "mtchpd_kup_requests_total{status=\"%d\"} %llu\n",
-              kup_status_code[i], ld(&m->kup[i]));
+      app_mprintf(b, "mtchpd_kup_requests_total{status=\"%d\"} %llu\n",
+                  kup_status_code[i], ld(&m->kup[i]));
     } else {
-      mprintf(b, "mtchpd_kup_requests_total{status=\"other\"} %llu\n",
-              ld(&m->kup[i]));
+      app_mprintf(b, "mtchpd_kup_requests_total{status=\"other\"} %llu\n",
+                  ld(&m->kup[i]));
     }
   }
   metrics_head(b, "mtchpd_resyncs_total", "counter",
                "Send Auth Info requests carrying AUTS (resynchronisation), "
                "by answer.");
-  mprintf(b,
-          "mtchpd_resyncs_total{result=\"ok\"} %llu\n"
-          "mtchpd_resyncs_total{result=\"failed\"} %llu\n",
-          ld(&m->resync_ok), ld(&m->resync_failed));
+  app_mprintf(b,
+              "mtchpd_resyncs_total{result=\"ok\"} %llu\n"
+              "mtchpd_resyncs_total{result=\"failed\"} %llu\n",
+              ld(&m->resync_ok), ld(&m->resync_failed));
   metrics_head(b, "mtchpd_vector_table_entries", "gauge",
                "Live (IMSI, RAND) -> (CK, IK) entries.");
-  mprintf(b, "mtchpd_vector_table_entries %zu\n",
-          hp_cache_expire(&d->cache, app_now_ms()));
+  app_mprintf(b, "mtchpd_vector_table_entries %zu\n",
+              hp_cache_expire(&d->cache, app_now_ms()));
   metrics_head(b, "mtchpd_gsup_peers", "gauge", "SGSN connections open now.");
-  mprintf(b, "mtchpd_gsup_peers %d\n", atomic_load(&m->peers));
+  app_mprintf(b, "mtchpd_gsup_peers %d\n", atomic_load(&m->peers));
   metrics_head(b, "mtchpd_upstream_up", "gauge",
                "1 when the upstream HLR link is identified and usable "
                "(always 0 in built-in AuC mode).");
-  mprintf(b, "mtchpd_upstream_up %d\n", atomic_load(&m->upstream_up));
+  app_mprintf(b, "mtchpd_upstream_up %d\n", atomic_load(&m->upstream_up));
 }
 
 /* ------------------------------------------------------------ thread */
 
-static void send_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return;
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-}
-
-static void metrics_serve(hp_daemon *d, int fd) {
-  char req[4096], head[256];
-  size_t n = 0;
-  struct timeval tv = {2, 0};
-  mbuf body = {NULL, 0, 0, 0};
-  int hl;
-
-  (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  while (n < sizeof(req) - 1) {
-    ssize_t r = recv(fd, req + n, sizeof(req) - 1 - n, 0);
-    if (r < 0 && errno == EINTR) {
-      continue;
-    }
-    if (r <= 0) {
-      break;
-    }
-    n += (size_t)r;
-    req[n] = '\0';
-    if (strstr(req, "\r\n\r\n") != NULL || strstr(req, "\n\n") != NULL) {
-      break;
-    }
-  }
-  req[n] = '\0';
-  if (strncmp(req, "GET /metrics", 12) != 0 ||
-      (req[12] != ' ' && req[12] != '?' && req[12] != '\r')) {
-    static const char nf[] = "HTTP/1.0 404 Not Found\r\n"
-                             "Content-Type: text/plain\r\n"
-                             "Connection: close\r\n\r\n"
-                             "try GET /metrics\n";
-    send_all(fd, nf, sizeof(nf) - 1);
-    return;
-  }
-  body.cap = 4096;
-  body.p = malloc(body.cap);
-  if (body.p == NULL) {
-    return;
-  }
-  metrics_render(d, &body);
-  if (!body.failed) {
-    hl = snprintf(head, sizeof(head),
-                  "HTTP/1.0 200 OK\r\n"
-                  "Content-Type: text/plain; version=0.0.4\r\n"
-                  "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                  body.n);
-    send_all(fd, head, (size_t)hl);
-    send_all(fd, body.p, body.n);
-  }
-  free(body.p);
-}
-
 static void *metrics_main(void *arg) {
   hp_daemon *d = arg;
-  for (;;) {
-    struct pollfd p[2];
-    int fd;
-    p[0].fd = d->metrics_fd;
-    p[0].events = POLLIN;
-    p[1].fd = d->metrics_stop_fd;
-    p[1].events = POLLIN;
-    p[0].revents = p[1].revents = 0;
-    if (poll(p, 2, -1) < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      break;
-    }
-    if (p[1].revents != 0) {
-      break;
-    }
-    if ((p[0].revents & POLLIN) == 0) {
-      continue;
-    }
-    fd = accept4(d->metrics_fd, NULL, NULL, SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EMFILE || errno == ENFILE) {
-        struct timespec ts = {0, 100 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-      }
-      continue;
-    }
-    /* The listener is non-blocking; the connection must not be. */
-    {
-      int fl = fcntl(fd, F_GETFL);
-      if (fl >= 0) {
-        (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-      }
-    }
-    metrics_serve(d, fd);
-    (void)close(fd);
-  }
+  app_metrics_loop(d->metrics_fd, d->metrics_stop_fd, metrics_render, d, 4096);
   return NULL;
 }
 

@@ -372,15 +372,7 @@ void mtcsd_config_restart_keys(const mtcsd_config *a, const mtcsd_config *b,
                                char *out, size_t outlen) {
   size_t n = 0;
   out[0] = '\0';
-#define CMP_KEY(cond, name)                                                    \
-  do {                                                                         \
-    if (cond) {                                                                \
-      int m = snprintf(out + n, outlen - n, "%s%s", n ? "," : "", name);       \
-      if (m > 0 && (size_t)m < outlen - n) {                                   \
-        n += (size_t)m;                                                        \
-      }                                                                        \
-    }                                                                          \
-  } while (0)
+#define CMP_KEY(cond, name) app_config_note_key(out, outlen, &n, (cond), name)
   CMP_KEY(memcmp(a->mtcs_id, b->mtcs_id, MTCSEC_ID_LEN) != 0, "mtcs_id");
   CMP_KEY(strcmp(a->listen, b->listen) != 0, "listen");
   CMP_KEY(strcmp(a->metrics_listen, b->metrics_listen) != 0, "metrics_listen");

@@ -1,7 +1,8 @@
 /*
  * Metrics: lock-free counters and histograms updated by every thread, and
  * a small thread that serves them in the Prometheus text format on
- * metrics_listen (HTTP/1.0, GET /metrics, one request per connection).
+ * metrics_listen (HTTP/1.0, GET /metrics, one request per connection:
+ * apps/common/metrics_http.c, shared with mtchpd).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,6 +17,7 @@
 
 #include <mtcsec/codec.h>
 
+#include "metrics_http.h"
 #include "mtcsd.h"
 
 #define HIST_MAX_BUCKETS 12
@@ -178,99 +180,63 @@ void mtcsd_metrics_cell_gi_refused(void) {
 
 /* ------------------------------------------------------------ output */
 
-typedef struct buf {
-  char *p;
-  size_t n, cap;
-  int failed;
-} buf;
-
-static void bprintf(buf *b, const char *fmt, ...)
-  __attribute__((format(printf, 2, 3)));
-
-static void bprintf(buf *b, const char *fmt, ...) {
-  va_list ap;
-  int m;
-  for (;;) {
-    if (b->failed) {
-      return;
-    }
-    va_start(ap, fmt);
-    m = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
-    va_end(ap);
-    if (m < 0) {
-      b->failed = 1;
-      return;
-    }
-    if ((size_t)m < b->cap - b->n) {
-      b->n += (size_t)m;
-      return;
-    }
-    {
-      size_t ncap = b->cap * 2 + (size_t)m;
-      char *np = realloc(b->p, ncap);
-      if (np == NULL) {
-        b->failed = 1;
-        return;
-      }
-      b->p = np;
-      b->cap = ncap;
-    }
-  }
-}
-
 static uint64_t ld(_Atomic uint64_t *a) {
   return atomic_load_explicit(a, memory_order_relaxed);
 }
 
-static void counter(buf *b, const char *name, const char *help, uint64_t v) {
-  bprintf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name,
-          name, (unsigned long long)v);
+static void counter(app_mbuf *b, const char *name, const char *help,
+                    uint64_t v) {
+  app_mprintf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name,
+              name, (unsigned long long)v);
 }
 
-static void hist_print(buf *b, hist *h) {
+static void hist_print(app_mbuf *b, hist *h) {
   uint64_t cum = 0;
   size_t i;
-  bprintf(b, "# HELP %s %s\n# TYPE %s histogram\n", h->name, h->help, h->name);
+  app_mprintf(b, "# HELP %s %s\n# TYPE %s histogram\n", h->name, h->help,
+              h->name);
   for (i = 0; i < HIST_MAX_BUCKETS; i++) {
     cum += ld(&h->b[i]);
-    bprintf(b, "%s_bucket{le=\"%g\"} %llu\n", h->name,
-            (double)h->bounds[i] / h->div, (unsigned long long)cum);
+    app_mprintf(b, "%s_bucket{le=\"%g\"} %llu\n", h->name,
+                (double)h->bounds[i] / h->div, (unsigned long long)cum);
   }
-  bprintf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %g\n%s_count %llu\n", h->name,
-          (unsigned long long)ld(&h->count), h->name,
-          (double)ld(&h->sum) / h->div, h->name,
-          (unsigned long long)ld(&h->count));
+  app_mprintf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %g\n%s_count %llu\n",
+              h->name, (unsigned long long)ld(&h->count), h->name,
+              (double)ld(&h->sum) / h->div, h->name,
+              (unsigned long long)ld(&h->count));
 }
 
 /* The cellular service's metrics (docs/CELLULAR-SYSTEM.md section 3);
  * zeros when cellular_listen is off. */
-static void cell_render(buf *b) {
+static void cell_render(app_mbuf *b) {
   int i;
-  bprintf(b,
-          "# HELP mtcsd_cellular_contexts PDP contexts with live payload "
-          "keys.\n# TYPE mtcsd_cellular_contexts gauge\n"
-          "mtcsd_cellular_contexts %d\n",
-          atomic_load(&m_cell_contexts));
-  bprintf(b, "# HELP mtcsd_cellular_context_opens_total CTX_OPEN requests "
-             "answered, by CTX_RESULT status.\n"
-             "# TYPE mtcsd_cellular_context_opens_total counter\n");
+  app_mprintf(b,
+              "# HELP mtcsd_cellular_contexts PDP contexts with live payload "
+              "keys.\n# TYPE mtcsd_cellular_contexts gauge\n"
+              "mtcsd_cellular_contexts %d\n",
+              atomic_load(&m_cell_contexts));
+  app_mprintf(b, "# HELP mtcsd_cellular_context_opens_total CTX_OPEN requests "
+                 "answered, by CTX_RESULT status.\n"
+                 "# TYPE mtcsd_cellular_context_opens_total counter\n");
   for (i = 0; i < CELL_NSTATUS; i++) {
-    bprintf(b, "mtcsd_cellular_context_opens_total{result=\"%s\"} %llu\n",
-            cell_status_label[i], (unsigned long long)ld(&m_cell_open[i]));
+    app_mprintf(b, "mtcsd_cellular_context_opens_total{result=\"%s\"} %llu\n",
+                cell_status_label[i], (unsigned long long)ld(&m_cell_open[i]));
   }
-  bprintf(b, "# HELP mtcsd_cellular_payloads_total UPLINK records, by "
-             "verdict (only ok records are answered).\n"
-             "# TYPE mtcsd_cellular_payloads_total counter\n");
+  app_mprintf(b, "# HELP mtcsd_cellular_payloads_total UPLINK records, by "
+                 "verdict (only ok records are answered).\n"
+                 "# TYPE mtcsd_cellular_payloads_total counter\n");
   for (i = 0; i < MTCSD_CELL_NRESULTS; i++) {
-    bprintf(b, "mtcsd_cellular_payloads_total{result=\"%s\"} %llu\n",
-            cell_payload_label[i], (unsigned long long)ld(&m_cell_payload[i]));
+    app_mprintf(b, "mtcsd_cellular_payloads_total{result=\"%s\"} %llu\n",
+                cell_payload_label[i],
+                (unsigned long long)ld(&m_cell_payload[i]));
   }
   hist_print(b, &m_hist[MTCSD_HIST_KUP]);
-  bprintf(b,
-          "# HELP mtcsd_cellular_gi_connections GGSN connections open now.\n"
-          "# TYPE mtcsd_cellular_gi_connections gauge\n"
-          "mtcsd_cellular_gi_connections %d\n",
-          atomic_load(&m_cell_gi));
+  app_mprintf(
+    b,
+    "# HELP mtcsd_cellular_gi_connections GGSN connections open now.\n"
+    "# TYPE mtcsd_cellular_gi_connections gauge\n"
+    "mtcsd_cellular_gi_connections %d\n",
+    atomic_load(&m_cell_gi));
   counter(b, "mtcsd_cellular_gi_connections_total",
           "GGSN connections accepted (identity allowed).",
           ld(&m_cell_gi_total));
@@ -280,15 +246,17 @@ static void cell_render(buf *b) {
           ld(&m_cell_gi_refused));
 }
 
-static void metrics_render(buf *b) {
+static void metrics_render(void *arg, app_mbuf *b) {
   int i;
-  bprintf(b, "# HELP mtcsd_handshakes_total M2 exchanges answered, by result "
-             "(ok = M3, else the ERR code).\n"
-             "# TYPE mtcsd_handshakes_total counter\n");
+  (void)arg;
+  app_mprintf(b,
+              "# HELP mtcsd_handshakes_total M2 exchanges answered, by result "
+              "(ok = M3, else the ERR code).\n"
+              "# TYPE mtcsd_handshakes_total counter\n");
   for (i = 0; i <= MTCSEC_ERRCODE_MAX; i++) {
-    bprintf(b, "mtcsd_handshakes_total{result=\"%s\"} %llu\n",
-            i == 0 ? "ok" : mtcsec_errcode_name(i),
-            (unsigned long long)ld(&m_results[i]));
+    app_mprintf(b, "mtcsd_handshakes_total{result=\"%s\"} %llu\n",
+                i == 0 ? "ok" : mtcsec_errcode_name(i),
+                (unsigned long long)ld(&m_results[i]));
   }
   counter(b, "mtcsd_sessions_issued_total",
           "Sessions (DMKeys) issued and recorded.", ld(&m_sessions));
@@ -300,23 +268,24 @@ static void metrics_render(buf *b) {
   counter(b, "mtcsd_store_commit_failures_total",
           "Store commits that failed (exchanges answered INTERNAL).",
           ld(&m_commit_failures));
-  bprintf(b,
-          "# HELP mtcsd_connections TLS connections open now.\n"
-          "# TYPE mtcsd_connections gauge\nmtcsd_connections %d\n",
-          atomic_load(&m_conns));
+  app_mprintf(b,
+              "# HELP mtcsd_connections TLS connections open now.\n"
+              "# TYPE mtcsd_connections gauge\nmtcsd_connections %d\n",
+              atomic_load(&m_conns));
   counter(b, "mtcsd_connections_total", "TLS connections accepted.",
           ld(&m_accepted));
   counter(b, "mtcsd_tls_handshake_failures_total",
           "TLS handshakes that failed (certificate refused, protocol error, "
           "timeout, peer gone).",
           ld(&m_tls_failures));
-  bprintf(b,
-          "# HELP mtcsd_connections_refused_total Connections refused by "
-          "mtcsd.\n# TYPE mtcsd_connections_refused_total counter\n"
-          "mtcsd_connections_refused_total{reason=\"max_connections\"} %llu\n"
-          "mtcsd_connections_refused_total{reason=\"identity\"} %llu\n",
-          (unsigned long long)ld(&m_refused_max),
-          (unsigned long long)ld(&m_refused_identity));
+  app_mprintf(
+    b,
+    "# HELP mtcsd_connections_refused_total Connections refused by "
+    "mtcsd.\n# TYPE mtcsd_connections_refused_total counter\n"
+    "mtcsd_connections_refused_total{reason=\"max_connections\"} %llu\n"
+    "mtcsd_connections_refused_total{reason=\"identity\"} %llu\n",
+    (unsigned long long)ld(&m_refused_max),
+    (unsigned long long)ld(&m_refused_identity));
   cell_render(b);
 }
 
@@ -326,106 +295,9 @@ static int metrics_fd = -1, metrics_stop_fd = -1;
 static pthread_t metrics_thread;
 static int metrics_running;
 
-static void send_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return;
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-}
-
-static void metrics_serve(int fd) {
-  char req[4096];
-  size_t n = 0;
-  struct timeval tv = {2, 0};
-  buf body = {NULL, 0, 0, 0};
-  char head[256];
-  int ok;
-
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  while (n < sizeof(req) - 1) {
-    ssize_t r = recv(fd, req + n, sizeof(req) - 1 - n, 0);
-    if (r < 0 && errno == EINTR) {
-      continue;
-    }
-    if (r <= 0) {
-      break;
-    }
-    n += (size_t)r;
-    req[n] = '\0';
-    if (strstr(req, "\r\n\r\n") != NULL || strstr(req, "\n\n") != NULL) {
-      break;
-    }
-  }
-  req[n] = '\0';
-  ok = strncmp(req, "GET /metrics ", 13) == 0 ||
-       strncmp(req, "GET /metrics\r", 13) == 0 ||
-       strncmp(req, "GET /metrics?", 13) == 0;
-  if (!ok) {
-    static const char nf[] = "HTTP/1.0 404 Not Found\r\n"
-                             "Content-Type: text/plain\r\n"
-                             "Connection: close\r\n\r\n"
-                             "try GET /metrics\n";
-    send_all(fd, nf, sizeof(nf) - 1);
-    return;
-  }
-  body.cap = 8192;
-  body.p = malloc(body.cap);
-  if (body.p == NULL) {
-    return;
-  }
-  metrics_render(&body);
-  if (!body.failed) {
-    int hl = snprintf(head, sizeof(head),
-                      "HTTP/1.0 200 OK\r\n"
-                      "Content-Type: text/plain; version=0.0.4\r\n"
-                      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                      body.n);
-    send_all(fd, head, (size_t)hl);
-    send_all(fd, body.p, body.n);
-  }
-  free(body.p);
-}
-
 static void *metrics_main(void *arg) {
   (void)arg;
-  for (;;) {
-    struct pollfd p[2];
-    int fd;
-    p[0].fd = metrics_fd;
-    p[0].events = POLLIN;
-    p[1].fd = metrics_stop_fd;
-    p[1].events = POLLIN;
-    p[0].revents = p[1].revents = 0;
-    if (poll(p, 2, -1) < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      break;
-    }
-    if (p[1].revents) {
-      break;
-    }
-    if (!(p[0].revents & POLLIN)) {
-      continue;
-    }
-    fd = accept4(metrics_fd, NULL, NULL, SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EMFILE || errno == ENFILE) {
-        usleep(100000);
-      }
-      continue;
-    }
-    metrics_serve(fd);
-    close(fd);
-  }
+  app_metrics_loop(metrics_fd, metrics_stop_fd, metrics_render, NULL, 8192);
   return NULL;
 }
 

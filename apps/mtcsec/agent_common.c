@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <poll.h>
@@ -94,6 +95,52 @@ void agent_signals_install(void) {
   sigaction(SIGTERM, &sa, NULL);
   sa.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &sa, NULL);
+}
+
+volatile sig_atomic_t agent_stats_wanted;
+
+static void agent_on_usr1(int sig) {
+  (void)sig;
+  agent_stats_wanted = 1;
+}
+
+void agent_start(const char *log_name, int level, int trace,
+                 int stats_on_usr1) {
+  app_log_init(log_name, level, stderr);
+  agent_trace_init(trace);
+  agent_signals_install();
+  if (stats_on_usr1) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = agent_on_usr1;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+  }
+}
+
+/* ------------------------------------------------------------- options */
+
+int agent_common_opt(int ch, char **argv, const char *cmd, const char *usage,
+                     void (*help)(void), int *trace, int *level) {
+  switch (ch) {
+  case 't':
+    *trace = 1;
+    return AGENT_OPT_NEXT;
+  case 'L':
+    if (app_parse_log_level(optarg, level) != 0) {
+      fprintf(stderr, "mtcsec %s: bad --log-level '%s'\n%s", cmd, optarg,
+              usage);
+      return CLI_USAGE;
+    }
+    return AGENT_OPT_NEXT;
+  case 'h':
+    help();
+    return CLI_OK;
+  default:
+    fprintf(stderr, "mtcsec %s: unknown or incomplete option '%s'\n%s", cmd,
+            argv[optind - 1], usage);
+    return CLI_USAGE;
+  }
 }
 
 /* ------------------------------------------------------------ addresses */

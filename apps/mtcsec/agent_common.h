@@ -43,6 +43,32 @@ void agent_trace(const char *from, const char *to, const uint8_t *msg,
 extern volatile sig_atomic_t agent_stop;
 /** SIGINT/SIGTERM set agent_stop (no SA_RESTART); SIGPIPE is ignored. */
 void agent_signals_install(void);
+/** Set by SIGUSR1 once agent_start(..., 1) ran: log the counters. */
+extern volatile sig_atomic_t agent_stats_wanted;
+
+/**
+ * The start of every agent's `run` once its options are parsed: logs as
+ * log_name at level on stderr, starts the trace clock (trace lines on
+ * stdout when trace != 0), installs agent_signals_install() and, with
+ * stats_on_usr1, a SIGUSR1 handler that sets agent_stats_wanted.
+ */
+void agent_start(const char *log_name, int level, int trace, int stats_on_usr1);
+
+/* ------------------------------------------------------------- options */
+
+/** agent_common_opt(): the option was taken, go on parsing. */
+#define AGENT_OPT_NEXT (-1)
+
+/**
+ * The options every agent's `run` shares, for the end of its getopt_long
+ * switch (opterr = 0): 't' (--trace) sets *trace, 'L' (--log-level)
+ * parses optarg into *level, 'h' calls help; any other ch is an unknown
+ * or incomplete option.  Errors go to stderr as "mtcsec CMD: ..." followed
+ * by usage.  Returns AGENT_OPT_NEXT, or the exit code for the agent to
+ * return: CLI_OK after help, CLI_USAGE.
+ */
+int agent_common_opt(int ch, char **argv, const char *cmd, const char *usage,
+                     void (*help)(void), int *trace, int *level);
 
 /* ------------------------------------------------------------ addresses */
 

@@ -608,7 +608,7 @@ int agent_device_run(int argc, char **argv) {
   dev_agent *devs = NULL;
   size_t ndev = 0, i;
   unsigned long v;
-  int ch, trace = 0, level = MTCSEC_LOG_INFO, rv = CLI_OK;
+  int orv, ch, trace = 0, level = MTCSEC_LOG_INFO, rv = CLI_OK;
 
   mtcsec_dev_config_default(&base);
   optind = 0;
@@ -642,25 +642,13 @@ int agent_device_run(int argc, char **argv) {
       }
       base.retx_max = (uint8_t)v;
       break;
-    case 't':
-      trace = 1;
-      break;
-    case 'L':
-      if (app_parse_log_level(optarg, &level) != 0) {
-        fprintf(stderr, "mtcsec device run: bad --log-level '%s'\n%s", optarg,
-                dev_usage);
-        return CLI_USAGE;
+    default:
+      orv = agent_common_opt(ch, argv, "device run", dev_usage, dev_help,
+                             &trace, &level);
+      if (orv != AGENT_OPT_NEXT) {
+        return orv;
       }
       break;
-    case 'h':
-      dev_help();
-      return CLI_OK;
-    default:
-      fprintf(stderr,
-              "mtcsec device run: unknown or incomplete option "
-              "'%s'\n%s",
-              argv[optind - 1], dev_usage);
-      return CLI_USAGE;
     }
   }
   ndev = (size_t)(argc - optind);
@@ -673,9 +661,7 @@ int agent_device_run(int argc, char **argv) {
     return CLI_USAGE;
   }
 
-  app_log_init("mtcsec-device", level, stderr);
-  agent_trace_init(trace);
-  agent_signals_install();
+  agent_start("mtcsec-device", level, trace, 0);
   if (mtcsec_crypto_openssl_new(&crypto) != 0) {
     fprintf(stderr, "mtcsec device run: cannot set up OpenSSL\n");
     mtcsec_crypto_openssl_del(&crypto);

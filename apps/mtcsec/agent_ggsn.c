@@ -78,13 +78,6 @@ typedef struct ggsn {
   gg_stats st;
 } ggsn;
 
-static volatile sig_atomic_t gg_dump_stats;
-
-static void gg_on_usr1(int sig) {
-  (void)sig;
-  gg_dump_stats = 1;
-}
-
 static const char gg_usage[] =
   "usage: mtcsec ggsn run --listen HOST:PORT --mtcs HOST:PORT --cert PEM "
   "--key KEY\n"
@@ -537,8 +530,8 @@ static int gg_loop(ggsn *g) {
     mtcsec_tstamp now = app_now_ms();
     int rv, timeout = 1000;
 
-    if (gg_dump_stats) {
-      gg_dump_stats = 0;
+    if (agent_stats_wanted) {
+      agent_stats_wanted = 0;
       gg_log_stats(g);
     }
     gg_gi_connect(g);
@@ -600,10 +593,9 @@ int agent_ggsn_run(int argc, char **argv) {
   const char *listen = NULL;
   char err[256];
   ggsn *g;
-  int ch, trace = 0, level = MTCSEC_LOG_INFO, rv = CLI_OK;
+  int orv, ch, trace = 0, level = MTCSEC_LOG_INFO, rv = CLI_OK;
   unsigned long v;
   size_t i;
-  struct sigaction sa;
 
   g = calloc(1, sizeof(*g));
   if (g == NULL) {
@@ -640,26 +632,14 @@ int agent_ggsn_run(int argc, char **argv) {
       }
       g->max_ctx = v;
       break;
-    case 't':
-      trace = 1;
-      break;
-    case 'L':
-      if (app_parse_log_level(optarg, &level) != 0) {
-        fprintf(stderr, "mtcsec ggsn run: bad --log-level '%s'\n%s", optarg,
-                gg_usage);
+    default:
+      orv = agent_common_opt(ch, argv, "ggsn run", gg_usage, gg_help, &trace,
+                             &level);
+      if (orv != AGENT_OPT_NEXT) {
         free(g);
-        return CLI_USAGE;
+        return orv;
       }
       break;
-    case 'h':
-      gg_help();
-      free(g);
-      return CLI_OK;
-    default:
-      fprintf(stderr, "mtcsec ggsn run: unknown or incomplete option '%s'\n%s",
-              argv[optind - 1], gg_usage);
-      free(g);
-      return CLI_USAGE;
     }
   }
   if (listen == NULL || g->mtcs == NULL || g->cert == NULL || g->key == NULL ||
@@ -671,13 +651,7 @@ int agent_ggsn_run(int argc, char **argv) {
     free(g);
     return CLI_USAGE;
   }
-  app_log_init("mtcsec-ggsn", level, stderr);
-  agent_trace_init(trace);
-  agent_signals_install();
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = gg_on_usr1;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGUSR1, &sa, NULL);
+  agent_start("mtcsec-ggsn", level, trace, 1);
 
   if (cell_addr_host(g->mtcs, g->mtcs_host, sizeof(g->mtcs_host)) != 0) {
     fprintf(stderr,

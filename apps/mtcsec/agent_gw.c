@@ -208,9 +208,7 @@ int agent_gw_run(int argc, char **argv) {
     return CLI_USAGE;
   }
   app_format_id(gwhex, gwid);
-  app_log_init("mtcsec-gw", level, stderr);
-  agent_trace_init(trace);
-  agent_signals_install();
+  agent_start("mtcsec-gw", level, trace, 0);
 
   flows = calloc(nmaps, sizeof(*flows));
   pfd = calloc(2 * nmaps, sizeof(*pfd));

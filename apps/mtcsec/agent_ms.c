@@ -984,7 +984,7 @@ int agent_ms_run(int argc, char **argv) {
   ms_agent *a;
   const char *usim = NULL, *sgsn = NULL, *listen = NULL;
   char err[256], local[80], tl[9];
-  int ch, trace = 0, level = MTCSEC_LOG_INFO, rv;
+  int orv, ch, trace = 0, level = MTCSEC_LOG_INFO, rv;
   unsigned long v;
 
   a = calloc(1, sizeof(*a));
@@ -1041,26 +1041,14 @@ int agent_ms_run(int argc, char **argv) {
     case 'l':
       listen = optarg;
       break;
-    case 't':
-      trace = 1;
-      break;
-    case 'L':
-      if (app_parse_log_level(optarg, &level) != 0) {
-        fprintf(stderr, "mtcsec ms run: bad --log-level '%s'\n%s", optarg,
-                ms_usage);
+    default:
+      orv =
+        agent_common_opt(ch, argv, "ms run", ms_usage, ms_help, &trace, &level);
+      if (orv != AGENT_OPT_NEXT) {
         free(a);
-        return CLI_USAGE;
+        return orv;
       }
       break;
-    case 'h':
-      ms_help();
-      free(a);
-      return CLI_OK;
-    default:
-      fprintf(stderr, "mtcsec ms run: unknown or incomplete option '%s'\n%s",
-              argv[optind - 1], ms_usage);
-      free(a);
-      return CLI_USAGE;
     }
   }
   if (usim == NULL || sgsn == NULL || optind != argc) {
@@ -1075,9 +1063,7 @@ int agent_ms_run(int argc, char **argv) {
     a->texts[a->ntexts++] = "hello";
   }
   a->total = a->count * a->ntexts;
-  app_log_init("mtcsec-ms", level, stderr);
-  agent_trace_init(trace);
-  agent_signals_install();
+  agent_start("mtcsec-ms", level, trace, 0);
 
   snprintf(a->usim_path, sizeof(a->usim_path), "%s", usim);
   ms_state_path(a);

@@ -143,17 +143,10 @@ typedef struct sgsn {
   sg_stats st;
 } sgsn;
 
-static volatile sig_atomic_t sg_dump_stats;
-
 /* "SEND_AUTH_INFO_REQUEST" for the trace. */
 static const char *sg_gsup_name(enum osmo_gsup_message_type t) {
   const char *n = osmo_gsup_message_type_name(t);
   return strncmp(n, "OSMO_GSUP_MSGT_", 15) == 0 ? n + 15 : n;
-}
-
-static void sg_on_usr1(int sig) {
-  (void)sig;
-  sg_dump_stats = 1;
 }
 
 static const char sg_usage[] =
@@ -1226,8 +1219,8 @@ static int sg_loop(sgsn *s) {
     nfds_t np = 2;
     int rv, timeout;
 
-    if (sg_dump_stats) {
-      sg_dump_stats = 0;
+    if (agent_stats_wanted) {
+      agent_stats_wanted = 0;
       sg_log_stats(s);
     }
     sg_hlr_connect(s);
@@ -1305,10 +1298,9 @@ int agent_sgsn_run(int argc, char **argv) {
   const char *listen = NULL, *hlr = NULL, *ggsn = NULL;
   char err[256];
   sgsn *s;
-  int ch, trace = 0, level = MTCSEC_LOG_INFO, rv = CLI_OK;
+  int orv, ch, trace = 0, level = MTCSEC_LOG_INFO, rv = CLI_OK;
   unsigned long v;
   size_t i;
-  struct sigaction sa;
 
   s = calloc(1, sizeof(*s));
   if (s == NULL) {
@@ -1358,26 +1350,14 @@ int agent_sgsn_run(int argc, char **argv) {
       }
       snprintf(s->unit_name, sizeof(s->unit_name), "%s", optarg);
       break;
-    case 't':
-      trace = 1;
-      break;
-    case 'L':
-      if (app_parse_log_level(optarg, &level) != 0) {
-        fprintf(stderr, "mtcsec sgsn run: bad --log-level '%s'\n%s", optarg,
-                sg_usage);
+    default:
+      orv = agent_common_opt(ch, argv, "sgsn run", sg_usage, sg_help, &trace,
+                             &level);
+      if (orv != AGENT_OPT_NEXT) {
         free(s);
-        return CLI_USAGE;
+        return orv;
       }
       break;
-    case 'h':
-      sg_help();
-      free(s);
-      return CLI_OK;
-    default:
-      fprintf(stderr, "mtcsec sgsn run: unknown or incomplete option '%s'\n%s",
-              argv[optind - 1], sg_usage);
-      free(s);
-      return CLI_USAGE;
     }
   }
   if (listen == NULL || hlr == NULL || ggsn == NULL || optind != argc) {
@@ -1394,13 +1374,7 @@ int agent_sgsn_run(int argc, char **argv) {
     return CLI_USAGE;
   }
   snprintf(s->hlr.addr, sizeof(s->hlr.addr), "%s", hlr);
-  app_log_init("mtcsec-sgsn", level, stderr);
-  agent_trace_init(trace);
-  agent_signals_install();
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = sg_on_usr1;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGUSR1, &sa, NULL);
+  agent_start("mtcsec-sgsn", level, trace, 1);
   (void)log_init(&sg_osmo_log_info, NULL);
 
   if (agent_addr_parse(&s->ggsn, ggsn, err, sizeof(err)) != 0) {

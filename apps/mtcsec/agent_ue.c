@@ -879,9 +879,7 @@ static int ue_ctx_open(ue_ctx *c, const ue_opts *o, size_t nt) {
   c->o = o;
   c->udp = -1;
   c->tls.fd = -1;
-  app_log_init("mtcsec-ue", o->level, stderr);
-  agent_trace_init(o->trace);
-  agent_signals_install();
+  agent_start("mtcsec-ue", o->level, o->trace, 0);
   c->t = calloc(nt, sizeof(*c->t));
   if (c->t == NULL) {
     return CLI_INTERNAL;

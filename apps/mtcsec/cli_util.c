@@ -3,6 +3,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
@@ -616,5 +617,206 @@ int cli_read_key(const char *cmd, const char *path, EVP_PKEY **key) {
     cli_err(cmd, "check %s", path);
     return CLI_CONFIG;
   }
+  return CLI_OK;
+}
+
+int cli_load_ca(cli_env *e, X509 **ca, EVP_PKEY **ca_key) {
+  char cakeyp[CLI_PATH_MAX];
+  int rv;
+
+  *ca = NULL;
+  *ca_key = NULL;
+  if ((rv = cli_env_path(e, cakeyp, sizeof(cakeyp), "ca.key")) != CLI_OK ||
+      (rv = cli_read_cert(e->cmd, e->ca_path, ca)) != CLI_OK ||
+      (rv = cli_read_key(e->cmd, cakeyp, ca_key)) != CLI_OK) {
+    goto fail;
+  }
+  if (X509_check_private_key(*ca, *ca_key) != 1) {
+    cli_err(e->cmd, "%s does not belong to %s", cakeyp, e->ca_path);
+    rv = CLI_CONFIG;
+    goto fail;
+  }
+  return CLI_OK;
+
+fail:
+  EVP_PKEY_free(*ca_key);
+  X509_free(*ca);
+  *ca_key = NULL;
+  *ca = NULL;
+  return rv;
+}
+
+int cli_issue_pair(cli_env *e, const cli_cert_spec *spec, const char *key_name,
+                   const char *cert_name, EVP_PKEY **pkey, X509 **pcert) {
+  char kp[CLI_PATH_MAX], cp[CLI_PATH_MAX];
+  int rv;
+  if ((rv = cli_env_path(e, kp, sizeof(kp), key_name)) != CLI_OK ||
+      (rv = cli_env_path(e, cp, sizeof(cp), cert_name)) != CLI_OK ||
+      (rv = cli_issue_cert(e, spec, pkey, pcert)) != CLI_OK ||
+      (rv = cli_write_key(e->cmd, kp, *pkey)) != CLI_OK ||
+      (rv = cli_write_cert(e->cmd, cp, *pcert)) != CLI_OK) {
+    return rv;
+  }
+  return CLI_OK;
+}
+
+/* Issues the certificate of cli_add_client(), in an opened state dir. */
+static int add_client_cert(cli_env *e, const char *subdir, const char *who,
+                           uint8_t id[MTCSEC_ID_LEN], int given, int days) {
+  char idhex[17], keyn[64], certn[64], dirp[CLI_PATH_MAX];
+  char keyp[CLI_PATH_MAX], certp[CLI_PATH_MAX], detail[64];
+  EVP_PKEY *ca_key = NULL, *key = NULL;
+  X509 *ca = NULL, *cert = NULL;
+  cli_cert_spec spec;
+  struct stat sb;
+  int rv;
+
+  if ((rv = cli_env_path(e, dirp, sizeof(dirp), subdir)) != CLI_OK) {
+    return rv;
+  }
+  if (cli_mkdir(dirp, 0755) != 0) {
+    cli_err(e->cmd, "cannot create %s: %s", dirp, strerror(errno));
+    return CLI_CONFIG;
+  }
+  /* A given ID must be free; a random one is drawn again until it is. */
+  for (;;) {
+    if (!given && (rv = cli_random_id(e, id)) != CLI_OK) {
+      return rv;
+    }
+    app_format_id(idhex, id);
+    snprintf(keyn, sizeof(keyn), "%.40s/%s.key", subdir, idhex);
+    snprintf(certn, sizeof(certn), "%.40s/%s.pem", subdir, idhex);
+    if ((rv = cli_env_path(e, keyp, sizeof(keyp), keyn)) != CLI_OK ||
+        (rv = cli_env_path(e, certp, sizeof(certp), certn)) != CLI_OK) {
+      return rv;
+    }
+    if (stat(keyp, &sb) != 0 && stat(certp, &sb) != 0) {
+      break;
+    }
+    if (given) {
+      cli_err(e->cmd,
+              "%s %s has a certificate already (%s); remove its files "
+              "first to issue a new one",
+              who, idhex, certp);
+      return CLI_FAILED;
+    }
+  }
+  if ((rv = cli_load_ca(e, &ca, &ca_key)) != CLI_OK) {
+    return rv;
+  }
+  memset(&spec, 0, sizeof(spec));
+  spec.cn = idhex; /* the ID as 16 hex digits: PROTOCOL.md section 1 (UEs),
+                      CELLULAR-SYSTEM.md section 3 (GGSNs) */
+  spec.days = days;
+  spec.eku = "clientAuth";
+  spec.issuer = ca;
+  spec.issuer_key = ca_key;
+  if ((rv = cli_issue_pair(e, &spec, keyn, certn, &key, &cert)) != CLI_OK) {
+    goto cleanup;
+  }
+  snprintf(detail, sizeof(detail), "clientAuth certificate, %d days", days);
+  cli_audit(e, e->cmd, id, NULL, detail);
+  printf("%s\n%s\n", certp, keyp);
+  rv = CLI_OK;
+
+cleanup:
+  EVP_PKEY_free(key);
+  EVP_PKEY_free(ca_key);
+  X509_free(cert);
+  X509_free(ca);
+  return rv;
+}
+
+int cli_add_client(int argc, char **argv, const cli_client_kind *k) {
+  static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+  uint8_t id[MTCSEC_ID_LEN];
+  int ch, rv, given = 0;
+  cli_env e;
+
+  opterr = 0;
+  optind = 1;
+  while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    if (ch == 'h') {
+      k->help(stdout);
+      return CLI_OK;
+    }
+    return cli_bad_option(k->cmd, argv, ch);
+  }
+  if (argc - optind > 1) {
+    return cli_usage_error(k->cmd, k->usage, "too many arguments");
+  }
+  if (optind < argc) {
+    if ((rv = cli_parse_id(k->cmd, k->id_name, argv[optind], id)) != CLI_OK) {
+      return rv;
+    }
+    given = 1;
+  }
+  if ((rv = cli_env_open(&e, k->cmd, 0)) != CLI_OK) {
+    return rv;
+  }
+  rv = add_client_cert(&e, k->subdir, k->who, id, given, k->days);
+  if (rv == CLI_OK && k->issued != NULL) {
+    k->issued(&e, id);
+  }
+  cli_env_close(&e);
+  return rv;
+}
+
+int cli_listen_san(const char *addr, int strict, char *out, size_t outlen) {
+  static const char base[] = "DNS:localhost,IP:127.0.0.1,IP:::1";
+  char host[256];
+  const char *colon, *port;
+  unsigned char buf[16];
+  size_t n, pl;
+
+  if (addr[0] == '[') {
+    const char *close = strchr(addr, ']');
+    if (close == NULL || close[1] != ':') {
+      return CLI_USAGE;
+    }
+    n = (size_t)(close - addr - 1);
+    colon = close + 1;
+    if (n >= sizeof(host)) {
+      return CLI_USAGE;
+    }
+    memcpy(host, addr + 1, n);
+  } else {
+    colon = strrchr(addr, ':');
+    if (colon == NULL ||
+        (strict && memchr(addr, ':', (size_t)(colon - addr)) != NULL)) {
+      return CLI_USAGE;
+    }
+    n = (size_t)(colon - addr);
+    if (n >= sizeof(host)) {
+      return CLI_USAGE;
+    }
+    memcpy(host, addr, n);
+  }
+  host[n] = '\0';
+  port = colon + 1;
+  pl = strlen(port);
+  if (pl == 0 || pl > 5 || strspn(port, "0123456789") != pl ||
+      atoi(port) > 65535) {
+    return CLI_USAGE;
+  }
+  snprintf(out, outlen, "%s", base);
+  if (n == 0 || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ||
+      (!strict && strcmp(host, "*") == 0) || strcmp(host, "localhost") == 0 ||
+      strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0) {
+    return CLI_OK;
+  }
+  if (inet_pton(AF_INET, host, buf) == 1 ||
+      inet_pton(AF_INET6, host, buf) == 1) {
+    snprintf(out, outlen, "%s,IP:%s", base, host);
+    return CLI_OK;
+  }
+  /* A DNS name: letters, digits, '-' and '.' only (the value goes into an
+   * OpenSSL extension string, where ',' would start another name). */
+  if (strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                   "0123456789-.") != n) {
+    return CLI_USAGE;
+  }
+  snprintf(out, outlen, "%s,DNS:%s", base, host);
   return CLI_OK;
 }

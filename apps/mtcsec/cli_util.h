@@ -2,7 +2,7 @@
  * Helpers shared by the administration subcommands (cmd_*.c): opening the
  * state directory (config, KEK, crypto provider, SQLite store), messages,
  * option errors, argument parsing (IDs, targets, dates), audit entries and
- * X.509 issuance for `init` and `ue add`.
+ * X.509 issuance for `init`, `hp init`, `ue add` and `ggsn add`.
  *
  * Every function that can fail returns one of the CLI_* exit codes of cli.h
  * after printing a message that says what to do, unless its comment says
@@ -160,9 +160,58 @@ int cli_issue_cert(cli_env *e, const cli_cert_spec *spec, EVP_PKEY **pkey,
 int cli_write_cert(const char *cmd, const char *path, X509 *cert);
 int cli_write_key(const char *cmd, const char *path, EVP_PKEY *key);
 
+/**
+ * The subjectAltName of a server certificate for a listening address
+ * HOST:PORT, [IPv6]:PORT or :PORT: the loopback names, plus the host when
+ * it names one (an IP address or a DNS name, not a wildcard).  strict
+ * (`hp init`) refuses a bare IPv6 host (no brackets) and the wildcard "*",
+ * which `init` takes.  CLI_OK, or CLI_USAGE with no message.
+ */
+int cli_listen_san(const char *addr, int strict, char *out, size_t outlen);
+
 /** Reads a PEM certificate / private key.  CLI_OK, CLI_NOTFOUND or
  *  CLI_CONFIG. */
 int cli_read_cert(const char *cmd, const char *path, X509 **cert);
 int cli_read_key(const char *cmd, const char *path, EVP_PKEY **key);
+
+/**
+ * Reads the state directory's CA (ca.pem and ca.key) and checks that the
+ * key belongs to the certificate.  On success *ca and *ca_key are owned by
+ * the caller; on error both are NULL.  CLI_OK, CLI_NOTFOUND (no CA) or
+ * CLI_CONFIG.
+ */
+int cli_load_ca(cli_env *e, X509 **ca, EVP_PKEY **ca_key);
+
+/**
+ * cli_issue_cert, then writes the key and the certificate to key_name and
+ * cert_name in the state directory.  *pkey and *pcert are owned by the
+ * caller even on error (NULL when not issued).
+ */
+int cli_issue_pair(cli_env *e, const cli_cert_spec *spec, const char *key_name,
+                   const char *cert_name, EVP_PKEY **pkey, X509 **pcert);
+
+/** A kind of client that `cli_add_client` issues certificates for. */
+typedef struct cli_client_kind {
+  const char *cmd;     /* "ue add", for messages and the audit entry */
+  const char *usage;   /* the usage line */
+  const char *id_name; /* the ID in messages about argv: "UEID" */
+  const char *subdir;  /* where the files go: "ues" */
+  const char *who;     /* the ID's owner in messages: "UE" */
+  int days;            /* validity */
+  void (*help)(FILE *f);
+  /* NULL, or called once the files are written (for a hint on stderr) */
+  void (*issued)(const cli_env *e, const uint8_t id[MTCSEC_ID_LEN]);
+} cli_client_kind;
+
+/**
+ * The whole of `ue add [ID]` and `ggsn add [ID]`: parses argv (argv[0] is
+ * the verb; -h/--help prints k->help), opens the state directory and issues
+ * SUBDIR/ID.pem and SUBDIR/ID.key (mode 0600), an ECDSA P-256 clientAuth
+ * certificate for k->days, signed by the CA, whose commonName is the ID
+ * as 16 lowercase hex digits.  A given ID must not have a certificate yet
+ * (CLI_FAILED); without one a random free ID is drawn.  Writes an audit
+ * entry and prints both paths on stdout.
+ */
+int cli_add_client(int argc, char **argv, const cli_client_kind *k);
 
 #endif /* MTCSEC_CLI_UTIL_H */

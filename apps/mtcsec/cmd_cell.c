@@ -7,11 +7,8 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "agent_cell.h"
 #include "cli.h"
@@ -52,110 +49,26 @@ static void ggsn_help(FILE *f) {
              "4 configuration or permission problem, 5 internal error.\n");
 }
 
-static int ggsn_add(int argc, char **argv) {
-  static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
-                                       {NULL, 0, NULL, 0}};
-  const char *cmd = "ggsn add";
-  uint8_t id[MTCSEC_ID_LEN];
-  char idhex[17], name[64], dirp[CLI_PATH_MAX], keyp[CLI_PATH_MAX];
-  char certp[CLI_PATH_MAX], cakeyp[CLI_PATH_MAX];
-  int ch, rv, given = 0;
-  EVP_PKEY *ca_key = NULL, *key = NULL;
-  X509 *ca = NULL, *cert = NULL;
-  cli_cert_spec spec;
-  struct stat sb;
-  cli_env e;
-
-  opterr = 0;
-  optind = 1;
-  while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-    if (ch == 'h') {
-      ggsn_help(stdout);
-      return CLI_OK;
-    }
-    return cli_bad_option(cmd, argv, ch);
-  }
-  if (argc - optind > 1) {
-    return cli_usage_error(cmd, GGSN_ADD_USAGE, "too many arguments");
-  }
-  if (optind < argc) {
-    if ((rv = cli_parse_id(cmd, "GGSN ID", argv[optind], id)) != CLI_OK) {
-      return rv;
-    }
-    given = 1;
-  }
-  if ((rv = cli_env_open(&e, cmd, 0)) != CLI_OK) {
-    return rv;
-  }
-  if ((rv = cli_env_path(&e, dirp, sizeof(dirp), "ggsns")) != CLI_OK ||
-      (rv = cli_env_path(&e, cakeyp, sizeof(cakeyp), "ca.key")) != CLI_OK) {
-    goto cleanup;
-  }
-  if (cli_mkdir(dirp, 0755) != 0) {
-    cli_err(cmd, "cannot create %s: %s", dirp, strerror(errno));
-    rv = CLI_CONFIG;
-    goto cleanup;
-  }
-  for (;;) {
-    if (!given && (rv = cli_random_id(&e, id)) != CLI_OK) {
-      goto cleanup;
-    }
-    app_format_id(idhex, id);
-    snprintf(name, sizeof(name), "ggsns/%s.key", idhex);
-    if ((rv = cli_env_path(&e, keyp, sizeof(keyp), name)) != CLI_OK) {
-      goto cleanup;
-    }
-    snprintf(name, sizeof(name), "ggsns/%s.pem", idhex);
-    if ((rv = cli_env_path(&e, certp, sizeof(certp), name)) != CLI_OK) {
-      goto cleanup;
-    }
-    if (stat(keyp, &sb) != 0 && stat(certp, &sb) != 0) {
-      break;
-    }
-    if (given) {
-      cli_err(cmd,
-              "GGSN %s has a certificate already (%s); remove its files "
-              "first to issue a new one",
-              idhex, certp);
-      rv = CLI_FAILED;
-      goto cleanup;
-    }
-  }
-  if ((rv = cli_read_cert(cmd, e.ca_path, &ca)) != CLI_OK ||
-      (rv = cli_read_key(cmd, cakeyp, &ca_key)) != CLI_OK) {
-    goto cleanup;
-  }
-  if (X509_check_private_key(ca, ca_key) != 1) {
-    cli_err(cmd, "%s does not belong to %s", cakeyp, e.ca_path);
-    rv = CLI_CONFIG;
-    goto cleanup;
-  }
-  memset(&spec, 0, sizeof(spec));
-  spec.cn = idhex; /* CELLULAR-SYSTEM.md section 3: the GGSN's identity */
-  spec.days = GGSN_DAYS;
-  spec.eku = "clientAuth";
-  spec.issuer = ca;
-  spec.issuer_key = ca_key;
-  if ((rv = cli_issue_cert(&e, &spec, &key, &cert)) != CLI_OK ||
-      (rv = cli_write_key(cmd, keyp, key)) != CLI_OK ||
-      (rv = cli_write_cert(cmd, certp, cert)) != CLI_OK) {
-    goto cleanup;
-  }
-  cli_audit(&e, "ggsn add", id, NULL, "clientAuth certificate, 365 days");
-  printf("%s\n%s\n", certp, keyp);
+static void ggsn_issued(const cli_env *e, const uint8_t id[MTCSEC_ID_LEN]) {
+  char idhex[17];
   fprintf(stderr,
           "mtcsec ggsn add: list %s in allowed_ggsns of %s so that mtcsd "
           "accepts it\n",
-          idhex, e.conf_path);
-  rv = CLI_OK;
+          app_format_id(idhex, id), e->conf_path);
+}
 
-cleanup:
-  EVP_PKEY_free(key);
-  EVP_PKEY_free(ca_key);
-  X509_free(cert);
-  X509_free(ca);
-  cli_env_close(&e);
-  return rv;
+static int ggsn_add(int argc, char **argv) {
+  /* The CN is the GGSN's identity on the Gi link: CELLULAR-SYSTEM.md
+   * section 3. */
+  static const cli_client_kind ggsn = {.cmd = "ggsn add",
+                                       .usage = GGSN_ADD_USAGE,
+                                       .id_name = "GGSN ID",
+                                       .subdir = "ggsns",
+                                       .who = "GGSN",
+                                       .days = GGSN_DAYS,
+                                       .help = ggsn_help,
+                                       .issued = ggsn_issued};
+  return cli_add_client(argc, argv, &ggsn);
 }
 
 int cmd_ms(int argc, char **argv) {

@@ -8,7 +8,6 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -59,66 +58,6 @@ static void hp_help(FILE *f) {
           "Exit status: 0 done, 1 mtchpd.conf exists (see --force), 2 usage, "
           "3 no CA\nkey, 4 no state directory or a configuration problem, 5 "
           "internal error.\n");
-}
-
-/*
- * Checks HOST:PORT / [v6]:PORT / :PORT and builds the certificate's
- * subjectAltName: the loopback names, plus the host when it names one (an
- * IP address or a DNS name, not a wildcard).  CLI_OK or CLI_USAGE.
- */
-static int hp_san(const char *addr, char *out, size_t outlen) {
-  static const char base[] = "DNS:localhost,IP:127.0.0.1,IP:::1";
-  char host[256];
-  const char *colon, *port;
-  unsigned char buf[16];
-  size_t n, pl;
-
-  if (addr[0] == '[') {
-    const char *close = strchr(addr, ']');
-    if (close == NULL || close[1] != ':') {
-      return CLI_USAGE;
-    }
-    n = (size_t)(close - addr - 1);
-    colon = close + 1;
-    if (n >= sizeof(host)) {
-      return CLI_USAGE;
-    }
-    memcpy(host, addr + 1, n);
-  } else {
-    colon = strrchr(addr, ':');
-    if (colon == NULL || memchr(addr, ':', (size_t)(colon - addr)) != NULL) {
-      return CLI_USAGE;
-    }
-    n = (size_t)(colon - addr);
-    if (n >= sizeof(host)) {
-      return CLI_USAGE;
-    }
-    memcpy(host, addr, n);
-  }
-  host[n] = '\0';
-  port = colon + 1;
-  pl = strlen(port);
-  if (pl == 0 || pl > 5 || strspn(port, "0123456789") != pl ||
-      atoi(port) > 65535) {
-    return CLI_USAGE;
-  }
-  snprintf(out, outlen, "%s", base);
-  if (n == 0 || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ||
-      strcmp(host, "localhost") == 0 || strcmp(host, "127.0.0.1") == 0 ||
-      strcmp(host, "::1") == 0) {
-    return CLI_OK;
-  }
-  if (inet_pton(AF_INET, host, buf) == 1 ||
-      inet_pton(AF_INET6, host, buf) == 1) {
-    snprintf(out, outlen, "%s,IP:%s", base, host);
-    return CLI_OK;
-  }
-  if (strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                   "0123456789-.") != n) {
-    return CLI_USAGE;
-  }
-  snprintf(out, outlen, "%s,DNS:%s", base, host);
-  return CLI_OK;
 }
 
 /* The raw value of key in mtcsd.conf (relative paths stay relative: both
@@ -217,7 +156,7 @@ static int hp_init(int argc, char **argv) {
   const char *gsup = HP_GSUP_DEFAULT, *kup = HP_KUP_DEFAULT;
   char san[512], gsan[512], mtcs_hex[17], cn[64], detail[256];
   char confp[CLI_PATH_MAX], keyp[CLI_PATH_MAX], certp[CLI_PATH_MAX];
-  char cakeyp[CLI_PATH_MAX], dbp[CLI_PATH_MAX], proxy[256];
+  char dbp[CLI_PATH_MAX], proxy[256];
   int ch, rv, force = 0, created = 0;
   EVP_PKEY *ca_key = NULL, *key = NULL;
   X509 *ca = NULL, *cert = NULL;
@@ -248,12 +187,12 @@ static int hp_init(int argc, char **argv) {
   if (optind != argc) {
     return cli_usage_error(cmd, HP_INIT_USAGE, "unexpected argument");
   }
-  if (hp_san(gsup, gsan, sizeof(gsan)) != CLI_OK) {
+  if (cli_listen_san(gsup, 1, gsan, sizeof(gsan)) != CLI_OK) {
     return cli_usage_error(cmd, HP_INIT_USAGE,
                            "--gsup-listen wants HOST:PORT, [IPv6]:PORT or "
                            ":PORT");
   }
-  if (hp_san(kup, san, sizeof(san)) != CLI_OK) {
+  if (cli_listen_san(kup, 1, san, sizeof(san)) != CLI_OK) {
     return cli_usage_error(cmd, HP_INIT_USAGE,
                            "--kup-listen wants HOST:PORT, [IPv6]:PORT or "
                            ":PORT");
@@ -265,7 +204,6 @@ static int hp_init(int argc, char **argv) {
   if ((rv = cli_env_path(&e, confp, sizeof(confp), "mtchpd.conf")) != CLI_OK ||
       (rv = cli_env_path(&e, keyp, sizeof(keyp), "hp.key")) != CLI_OK ||
       (rv = cli_env_path(&e, certp, sizeof(certp), "hp.pem")) != CLI_OK ||
-      (rv = cli_env_path(&e, cakeyp, sizeof(cakeyp), "ca.key")) != CLI_OK ||
       (rv = cli_env_path(&e, dbp, sizeof(dbp), "hlr.db")) != CLI_OK) {
     goto cleanup;
   }
@@ -278,13 +216,7 @@ static int hp_init(int argc, char **argv) {
     goto cleanup;
   }
 
-  if ((rv = cli_read_cert(cmd, e.ca_path, &ca)) != CLI_OK ||
-      (rv = cli_read_key(cmd, cakeyp, &ca_key)) != CLI_OK) {
-    goto cleanup;
-  }
-  if (X509_check_private_key(ca, ca_key) != 1) {
-    cli_err(cmd, "%s does not belong to %s", cakeyp, e.ca_path);
-    rv = CLI_CONFIG;
+  if ((rv = cli_load_ca(&e, &ca, &ca_key)) != CLI_OK) {
     goto cleanup;
   }
   memset(&spec, 0, sizeof(spec));
@@ -295,9 +227,8 @@ static int hp_init(int argc, char **argv) {
   spec.san = san;
   spec.issuer = ca;
   spec.issuer_key = ca_key;
-  if ((rv = cli_issue_cert(&e, &spec, &key, &cert)) != CLI_OK ||
-      (rv = cli_write_key(cmd, keyp, key)) != CLI_OK ||
-      (rv = cli_write_cert(cmd, certp, cert)) != CLI_OK) {
+  if ((rv = cli_issue_pair(&e, &spec, "hp.key", "hp.pem", &key, &cert)) !=
+      CLI_OK) {
     goto cleanup;
   }
   if ((rv = hp_make_db(&e, dbp, &created)) != CLI_OK) {

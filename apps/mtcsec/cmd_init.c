@@ -6,7 +6,6 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -76,66 +75,6 @@ static int dir_nonempty(const char *dir) {
   return found;
 }
 
-/*
- * The subjectAltName of mtcsd's certificate: the loopback names, plus the
- * host of --listen when it names one (not a wildcard).  CLI_OK or CLI_USAGE.
- */
-static int server_san(const char *listen, char *out, size_t outlen) {
-  static const char base[] = "DNS:localhost,IP:127.0.0.1,IP:::1";
-  char host[256];
-  const char *colon, *p;
-  unsigned char buf[16];
-  size_t n;
-
-  snprintf(out, outlen, "%s", base);
-  if (listen[0] == '[') {
-    p = strchr(listen, ']');
-    if (p == NULL || p[1] != ':') {
-      return CLI_USAGE;
-    }
-    n = (size_t)(p - listen - 1);
-    colon = p + 1;
-    if (n >= sizeof(host)) {
-      return CLI_USAGE;
-    }
-    memcpy(host, listen + 1, n);
-  } else {
-    colon = strrchr(listen, ':');
-    if (colon == NULL) {
-      return CLI_USAGE;
-    }
-    n = (size_t)(colon - listen);
-    if (n >= sizeof(host)) {
-      return CLI_USAGE;
-    }
-    memcpy(host, listen, n);
-  }
-  host[n] = '\0';
-  if (colon[1] == '\0' ||
-      strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
-      strlen(colon + 1) > 5 || atoi(colon + 1) > 65535) {
-    return CLI_USAGE;
-  }
-  if (n == 0 || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ||
-      strcmp(host, "*") == 0 || strcmp(host, "localhost") == 0 ||
-      strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0) {
-    return CLI_OK;
-  }
-  if (inet_pton(AF_INET, host, buf) == 1 ||
-      inet_pton(AF_INET6, host, buf) == 1) {
-    snprintf(out, outlen, "%s,IP:%s", base, host);
-    return CLI_OK;
-  }
-  /* A DNS name: letters, digits, '-' and '.' only (the value goes into an
-   * OpenSSL extension string, where ',' would start another name). */
-  if (strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                   "0123456789-.") != n) {
-    return CLI_USAGE;
-  }
-  snprintf(out, outlen, "%s,DNS:%s", base, host);
-  return CLI_OK;
-}
-
 /* mtcsd.conf: every key with its default and a comment. */
 static int write_conf(cli_env *e, const char *path, const char *mtcs_hex,
                       const char *listen) {
@@ -175,22 +114,6 @@ static int write_conf(cli_env *e, const char *path, const char *mtcs_hex,
   if (app_write_file_atomic(path, buf, off, 0644) != 0) {
     cli_err(e->cmd, "cannot write %s: %s", path, strerror(errno));
     return CLI_INTERNAL;
-  }
-  return CLI_OK;
-}
-
-/* Issues a key pair + certificate and writes both. */
-static int issue_pair(cli_env *e, const cli_cert_spec *spec,
-                      const char *key_name, const char *cert_name,
-                      EVP_PKEY **pkey, X509 **pcert) {
-  char kp[CLI_PATH_MAX], cp[CLI_PATH_MAX];
-  int rv;
-  if ((rv = cli_env_path(e, kp, sizeof(kp), key_name)) != CLI_OK ||
-      (rv = cli_env_path(e, cp, sizeof(cp), cert_name)) != CLI_OK ||
-      (rv = cli_issue_cert(e, spec, pkey, pcert)) != CLI_OK ||
-      (rv = cli_write_key(e->cmd, kp, *pkey)) != CLI_OK ||
-      (rv = cli_write_cert(e->cmd, cp, *pcert)) != CLI_OK) {
-    return rv;
   }
   return CLI_OK;
 }
@@ -287,7 +210,7 @@ int cmd_init(int argc, char **argv) {
       (rv = cli_parse_id(cmd, "--mtcs-id", mtcs_opt, e.mtcs_id)) != CLI_OK) {
     return rv;
   }
-  if (server_san(listen, san, sizeof(san)) != CLI_OK) {
+  if (cli_listen_san(listen, 0, san, sizeof(san)) != CLI_OK) {
     return cli_usage_error(cmd, INIT_USAGE,
                            "--listen wants HOST:PORT, [IPv6]:PORT or :PORT");
   }
@@ -338,7 +261,7 @@ int cmd_init(int argc, char **argv) {
   spec.cn = cn;
   spec.days = CA_DAYS;
   spec.is_ca = 1;
-  if ((rv = issue_pair(&e, &spec, "ca.key", "ca.pem", &ca_key, &ca)) !=
+  if ((rv = cli_issue_pair(&e, &spec, "ca.key", "ca.pem", &ca_key, &ca)) !=
       CLI_OK) {
     goto cleanup;
   }
@@ -350,8 +273,8 @@ int cmd_init(int argc, char **argv) {
   spec.san = san;
   spec.issuer = ca;
   spec.issuer_key = ca_key;
-  if ((rv = issue_pair(&e, &spec, "server.key", "server.pem", &srv_key,
-                       &srv)) != CLI_OK) {
+  if ((rv = cli_issue_pair(&e, &spec, "server.key", "server.pem", &srv_key,
+                           &srv)) != CLI_OK) {
     goto cleanup;
   }
   /* mtcsd as a client of the home proxy's K_UP service: mtchpd wants a CN
@@ -362,8 +285,8 @@ int cmd_init(int argc, char **argv) {
   spec.eku = "clientAuth";
   spec.issuer = ca;
   spec.issuer_key = ca_key;
-  if ((rv = issue_pair(&e, &spec, "mtcs-client.key", "mtcs-client.pem",
-                       &cli_key, &cli)) != CLI_OK) {
+  if ((rv = cli_issue_pair(&e, &spec, "mtcs-client.key", "mtcs-client.pem",
+                           &cli_key, &cli)) != CLI_OK) {
     goto cleanup;
   }
 
