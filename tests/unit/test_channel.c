@@ -96,18 +96,17 @@ static void test_channel_init_keys_matches_init(void **state) {
       if (mtcsec_suite_get(suite)->keylen > MTCSEC_CFG_MAX_KEY_LEN) {
         continue; /* a device build with 16-byte keys */
       }
-      assert_int_equal(mtcsec_chan_derive(prov[p], suite, DMKEY, 7, kd, ivd,
-                                          ku, ivu),
-                       0);
+      assert_int_equal(
+        mtcsec_chan_derive(prov[p], suite, DMKEY, 7, kd, ivd, ku, ivu), 0);
       assert_int_equal(mtcsec_chan_init(&ref, prov[p], suite,
                                         MTCSEC_CHAN_DEVICE, DMKEY, 7, 100),
                        0);
-      assert_int_equal(mtcsec_chan_init_keys(&byk, prov[p], suite, kd, ivd,
-                                             ku, ivu, 7, 100),
-                       0);
-      assert_int_equal(mtcsec_chan_init_keys(&peer, prov[p], suite, ku, ivu,
-                                             kd, ivd, 7, 100),
-                       0);
+      assert_int_equal(
+        mtcsec_chan_init_keys(&byk, prov[p], suite, kd, ivd, ku, ivu, 7, 100),
+        0);
+      assert_int_equal(
+        mtcsec_chan_init_keys(&peer, prov[p], suite, ku, ivu, kd, ivd, 7, 100),
+        0);
       n1 = mtcsec_chan_seal(&ref, r1, sizeof(r1), msg, sizeof(msg), 1);
       n2 = mtcsec_chan_seal(&byk, r2, sizeof(r2), msg, sizeof(msg), 1);
       assert_true(n1 > 0);
@@ -127,9 +126,8 @@ static void test_channel_init_keys_matches_init(void **state) {
   {
     mtcsec_chan ch;
     uint8_t k[16] = {0}, iv[13] = {0};
-    assert_int_equal(
-      mtcsec_chan_init_keys(&ch, prov[0], 9, k, iv, k, iv, 0, 1),
-      MTCSEC_ERR_INVALID_ARGUMENT);
+    assert_int_equal(mtcsec_chan_init_keys(&ch, prov[0], 9, k, iv, k, iv, 0, 1),
+                     MTCSEC_ERR_INVALID_ARGUMENT);
     assert_int_equal(
       mtcsec_chan_init_keys(&ch, prov[0], 1, NULL, iv, k, iv, 0, 1),
       MTCSEC_ERR_INVALID_ARGUMENT);
