@@ -323,12 +323,34 @@ static int sq_bind_id(sqlite3_stmt *s, int i, const uint8_t *id) {
 
 /* ---------------------------------------------------------------- ops */
 
+/* Steps s (bound; its first columns are suite, disabled, wrapped keys) and
+ * reads the device row of id into dev: NOT_FOUND, a store error or the
+ * unwrap's result.  When it returns 0, s is on the row for more columns.
+ * The caller resets s in every case. */
+static int sq_device_step(mtcsec_sqlite *st, sqlite3_stmt *s,
+                          const uint8_t id[MTCSEC_ID_LEN],
+                          mtcsec_store_device *dev) {
+  int rc = sqlite3_step(s), rv;
+  if (rc == SQLITE_DONE) {
+    return MTCSEC_ERR_NOT_FOUND;
+  }
+  if (rc != SQLITE_ROW) {
+    return mtcsec_sq_fail(st, rc, "reading a device");
+  }
+  memset(dev, 0, sizeof(*dev));
+  rv = mtcsec_sq_unwrap_device(st, id, (uint8_t)sqlite3_column_int(s, 0),
+                               sqlite3_column_blob(s, 2),
+                               (size_t)sqlite3_column_bytes(s, 2), dev);
+  dev->disabled = (uint8_t)(sqlite3_column_int(s, 1) != 0);
+  return rv;
+}
+
 static int sq_get_device(void *vst, const uint8_t id[MTCSEC_ID_LEN],
                          mtcsec_store_device *out) {
   mtcsec_sqlite *st = vst;
   mtcsec_store_device dev;
   sqlite3_stmt *s;
-  int rc, rv;
+  int rv;
 
   if (st == NULL || id == NULL || out == NULL) {
     return MTCSEC_ERR_INVALID_ARGUMENT;
@@ -338,21 +360,7 @@ static int sq_get_device(void *vst, const uint8_t id[MTCSEC_ID_LEN],
     return MTCSEC_ERR_STORE;
   }
   sq_bind_id(s, 1, id);
-  rc = sqlite3_step(s);
-  if (rc == SQLITE_DONE) {
-    sqlite3_reset(s);
-    return MTCSEC_ERR_NOT_FOUND;
-  }
-  if (rc != SQLITE_ROW) {
-    rv = mtcsec_sq_fail(st, rc, "reading a device");
-    sqlite3_reset(s);
-    return rv;
-  }
-  memset(&dev, 0, sizeof(dev));
-  rv = mtcsec_sq_unwrap_device(st, id, (uint8_t)sqlite3_column_int(s, 0),
-                               sqlite3_column_blob(s, 2),
-                               (size_t)sqlite3_column_bytes(s, 2), &dev);
-  dev.disabled = (uint8_t)(sqlite3_column_int(s, 1) != 0);
+  rv = sq_device_step(st, s, id, &dev);
   sqlite3_reset(s);
   if (rv == 0) {
     memcpy(out, &dev, sizeof(dev));
@@ -437,7 +445,7 @@ static int sq_get_device_grant(void *vst, const uint8_t dev[MTCSEC_ID_LEN],
   mtcsec_sqlite *st = vst;
   mtcsec_store_device d;
   sqlite3_stmt *s;
-  int rc, rv;
+  int rv;
 
   if (st == NULL || dev == NULL || ue == NULL || out == NULL || grant == NULL ||
       grant_rv == NULL) {
@@ -449,21 +457,7 @@ static int sq_get_device_grant(void *vst, const uint8_t dev[MTCSEC_ID_LEN],
   }
   sq_bind_id(s, 1, dev);
   sq_bind_id(s, 2, ue);
-  rc = sqlite3_step(s);
-  if (rc == SQLITE_DONE) {
-    sqlite3_reset(s);
-    return MTCSEC_ERR_NOT_FOUND;
-  }
-  if (rc != SQLITE_ROW) {
-    rv = mtcsec_sq_fail(st, rc, "reading a device");
-    sqlite3_reset(s);
-    return rv;
-  }
-  memset(&d, 0, sizeof(d));
-  rv = mtcsec_sq_unwrap_device(st, dev, (uint8_t)sqlite3_column_int(s, 0),
-                               sqlite3_column_blob(s, 2),
-                               (size_t)sqlite3_column_bytes(s, 2), &d);
-  d.disabled = (uint8_t)(sqlite3_column_int(s, 1) != 0);
+  rv = sq_device_step(st, s, dev, &d);
   if (rv == 0) {
     /* As SQ_GET_GRANT: a device grant decides alone, validity included. */
     if (sqlite3_column_int(s, 3) != 0) {
